@@ -50,8 +50,7 @@ bool is_float(DType t) {
 }
 
 bool is_integer(DType t) {
-  return t == DType::i64 || t == DType::i32 || t == DType::i16 || t == DType::i8 ||
-         t == DType::u8;
+  return t == DType::i64 || t == DType::i32 || t == DType::i16 || t == DType::i8 || t == DType::u8;
 }
 
 float f16_to_f32(uint16_t h) {

@@ -7,8 +7,9 @@
 namespace kiln {
 
 namespace {
-template <class T> const T &attr_get(const std::map<std::string, AttrValue> &m,
-                                     const std::string &name, const char *kind) {
+template <class T>
+const T &attr_get(const std::map<std::string, AttrValue> &m, const std::string &name,
+                  const char *kind) {
   auto it = m.find(name);
   KILN_ASSERT(it != m.end(), "missing attribute '" + name + "'");
   const T *v = std::get_if<T>(&it->second);
@@ -134,8 +135,8 @@ void Graph::remove_dead() {
   std::vector<bool> dead(nodes_.size(), false);
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node &n = *nodes_[i];
-    bool used = std::any_of(n.outputs.begin(), n.outputs.end(),
-                            [&](Value *v) { return uses[v->id] > 0; });
+    bool used =
+        std::any_of(n.outputs.begin(), n.outputs.end(), [&](Value *v) { return uses[v->id] > 0; });
     if (used)
       continue;
     dead[i] = true;

@@ -39,11 +39,11 @@ struct Node;
 
 /// A tensor-valued SSA value: a graph input, a constant, or a node output.
 struct Value {
-  int id = -1;          ///< dense index in Graph::values()
-  std::string name;     ///< unique within the graph
+  int id = -1;      ///< dense index in Graph::values()
+  std::string name; ///< unique within the graph
   DType dtype = DType::f32;
   Shape shape;
-  Node *producer = nullptr;      ///< null for graph inputs and constants
+  Node *producer = nullptr;       ///< null for graph inputs and constants
   std::optional<Tensor> constant; ///< set for constants (weights, folded shape arithmetic)
 
   bool is_constant() const { return constant.has_value(); }
@@ -52,7 +52,7 @@ struct Value {
 struct Node {
   int id = -1; ///< dense index in creation order (stable, not the topological position)
   OpKind op = OpKind::Identity;
-  std::string name; ///< the ONNX node name or a generated one; for messages and profiles
+  std::string name;            ///< the ONNX node name or a generated one; for messages and profiles
   std::vector<Value *> inputs; ///< null for an absent optional input
   std::vector<Value *> outputs;
   Attrs attrs;
@@ -74,8 +74,7 @@ public:
   /// placeholders until the caller renames them with set_name.
   Node *add_node(OpKind op, std::vector<Value *> inputs, Attrs attrs, const std::string &name);
   /// Appends a node whose output types are given (used by the parser; the verifier checks them).
-  Node *add_node_typed(OpKind op, std::vector<Value *> inputs, Attrs attrs,
-                       const std::string &name,
+  Node *add_node_typed(OpKind op, std::vector<Value *> inputs, Attrs attrs, const std::string &name,
                        const std::vector<std::pair<DType, Shape>> &output_types);
   /// Renames a value, keeping names unique (a clash throws kiln::Error).
   void set_name(Value *v, const std::string &name);

@@ -45,10 +45,10 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   size_t alloc = (bytes + 63) / 64 * 64;
   if (alloc == 0)
     alloc = 64;
-  auto *p = static_cast<std::byte *>(::operator new(alloc, std::align_val_t{64}));
+  auto *p = static_cast<std::byte *>(::operator new (alloc, std::align_val_t{64}));
   std::memset(p, 0, alloc);
   storage_ = std::shared_ptr<std::byte>(
-      p, [](std::byte *q) { ::operator delete(q, std::align_val_t{64}); });
+      p, [](std::byte *q) { ::operator delete (q, std::align_val_t{64}); });
 }
 
 double Tensor::get_f64(int64_t i) const {

@@ -31,9 +31,9 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating Python venv in .venv"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
-  echo "setup: installing numpy, onnx, onnxruntime into .venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check numpy onnx onnxruntime
+if ! "$venv/bin/python" -c "import numpy, onnx, onnxruntime, pytest" 2>/dev/null; then
+  echo "setup: installing numpy, onnx, onnxruntime, pytest into .venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check numpy onnx onnxruntime pytest
 fi
 
 [ "${1:-}" = "--no-build" ] && exit 0

@@ -1,0 +1,245 @@
+// The reference interpreter's entry points: the per-op dispatch and the whole-graph driver.
+// The kernels themselves live in the sibling files, one per op family (see Kernels.h).
+#include "ir/Reference.h"
+
+#include "ir/reference/Kernels.h"
+
+namespace kiln {
+
+namespace ref {
+
+std::vector<int64_t> broadcast_strides(const Shape &in, const Shape &out) {
+  KILN_ASSERT(in.size() <= out.size(), "broadcast_strides: input rank exceeds output rank");
+  std::vector<int64_t> in_st = shape_strides(in);
+  std::vector<int64_t> st(out.size(), 0);
+  size_t lead = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) {
+    KILN_ASSERT(in[i] == out[lead + i] || in[i] == 1, "broadcast_strides: incompatible shapes");
+    st[lead + i] = in[i] == 1 ? 0 : in_st[i];
+  }
+  return st;
+}
+
+std::vector<int64_t> strided_offsets(const Shape &out, const std::vector<int64_t> &st,
+                                     int64_t base) {
+  int64_t n = shape_numel(out);
+  std::vector<int64_t> off(static_cast<size_t>(n));
+  if (n == 0)
+    return off;
+  size_t r = out.size();
+  if (r == 0) {
+    off[0] = base;
+    return off;
+  }
+  // Odometer over the outer axes; the innermost axis is a plain strided run.
+  std::vector<int64_t> idx(r, 0);
+  int64_t inner = out[r - 1], s = st[r - 1], cur = base;
+  for (int64_t o = 0; o < n / inner; ++o) {
+    int64_t *dst = off.data() + o * inner;
+    for (int64_t j = 0; j < inner; ++j)
+      dst[j] = cur + j * s;
+    for (size_t d = r - 1; d-- > 0;) {
+      cur += st[d];
+      if (++idx[d] < out[d])
+        break;
+      cur -= st[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+  return off;
+}
+
+namespace {
+// Copies by element width so one routine serves every dtype.
+template <class E> void gather_words(const void *src, void *dst, const std::vector<int64_t> &off) {
+  const E *s = static_cast<const E *>(src);
+  E *d = static_cast<E *>(dst);
+  for (size_t i = 0; i < off.size(); ++i)
+    d[i] = s[off[i]];
+}
+} // namespace
+
+void gather_elements_by_offset(const Tensor &src, Tensor &dst, const std::vector<int64_t> &off) {
+  KILN_ASSERT(src.dtype() == dst.dtype(), "gather_elements_by_offset: dtype mismatch");
+  KILN_ASSERT(static_cast<int64_t>(off.size()) == dst.numel(), "gather: size mismatch");
+  switch (dtype_size(src.dtype())) {
+  case 1: return gather_words<uint8_t>(src.raw(), dst.raw(), off);
+  case 2: return gather_words<uint16_t>(src.raw(), dst.raw(), off);
+  case 4: return gather_words<uint32_t>(src.raw(), dst.raw(), off);
+  case 8: return gather_words<uint64_t>(src.raw(), dst.raw(), off);
+  }
+  KILN_ASSERT(false, "gather_elements_by_offset: unexpected element size");
+}
+
+void strided_copy(const Tensor &src, Tensor &out, const std::vector<int64_t> &st, int64_t base) {
+  gather_elements_by_offset(src, out, strided_offsets(out.shape(), st, base));
+}
+
+} // namespace ref
+
+using namespace ref;
+
+std::vector<Tensor> evaluate_node(const Node &node, const std::vector<Tensor> &in) {
+  switch (node.op) {
+  case OpKind::Identity:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Exp:
+  case OpKind::Log:
+  case OpKind::Sqrt:
+  case OpKind::Erf:
+  case OpKind::Neg:
+  case OpKind::Abs:
+  case OpKind::Floor:
+  case OpKind::Ceil:
+  case OpKind::Round:
+  case OpKind::Reciprocal:
+  case OpKind::Softplus:
+  case OpKind::HardSwish:
+  case OpKind::Not:
+  case OpKind::LeakyRelu:
+  case OpKind::HardSigmoid:
+  case OpKind::Clip:
+  case OpKind::Cast: return {eval_unary(node, in)};
+  case OpKind::Add:
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Div:
+  case OpKind::Pow:
+  case OpKind::Mod:
+  case OpKind::Min:
+  case OpKind::Max:
+  case OpKind::And:
+  case OpKind::Or:
+  case OpKind::Equal:
+  case OpKind::Less:
+  case OpKind::LessOrEqual:
+  case OpKind::Greater:
+  case OpKind::GreaterOrEqual: return {eval_binary(node, in)};
+  case OpKind::Where: return {eval_where(node, in)};
+  case OpKind::Conv: return {eval_conv(node, in)};
+  case OpKind::ConvTranspose: return {eval_conv_transpose(node, in)};
+  case OpKind::ConvInteger: return {eval_conv_integer(node, in)};
+  case OpKind::MaxPool: return eval_max_pool(node, in);
+  case OpKind::AveragePool: return {eval_average_pool(node, in)};
+  case OpKind::GlobalAveragePool: return {eval_global_pool(node, in, false)};
+  case OpKind::GlobalMaxPool: return {eval_global_pool(node, in, true)};
+  case OpKind::BatchNormalization: return {eval_batch_norm(node, in)};
+  case OpKind::MatMul: return {eval_matmul(node, in)};
+  case OpKind::MatMulInteger: return {eval_matmul_integer(node, in)};
+  case OpKind::Gemm: return {eval_gemm(node, in)};
+  case OpKind::Softmax: return {eval_softmax(node, in, false)};
+  case OpKind::LogSoftmax: return {eval_softmax(node, in, true)};
+  case OpKind::Concat: return {eval_concat(node, in)};
+  case OpKind::Split: return eval_split(node, in);
+  case OpKind::Slice: return {eval_slice(node, in)};
+  case OpKind::Reshape: return {eval_reshape(node, in)};
+  case OpKind::Transpose: return {eval_transpose(node, in)};
+  case OpKind::Expand: return {eval_expand(node, in)};
+  case OpKind::Pad: return {eval_pad(node, in)};
+  case OpKind::Tile: return {eval_tile(node, in)};
+  case OpKind::Gather: return {eval_gather(node, in)};
+  case OpKind::GatherElements: return {eval_gather_elements(node, in)};
+  case OpKind::Resize: return {eval_resize(node, in)};
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+  case OpKind::ReduceMean:
+  case OpKind::ReduceSum:
+  case OpKind::ReduceProd: return {eval_reduce(node, in)};
+  case OpKind::ArgMax: return {eval_arg_reduce(node, in, true)};
+  case OpKind::ArgMin: return {eval_arg_reduce(node, in, false)};
+  case OpKind::TopK: return eval_topk(node, in);
+  case OpKind::QuantizeLinear: return {eval_quantize(node, in)};
+  case OpKind::DequantizeLinear: return {eval_dequantize(node, in)};
+  case OpKind::DynamicQuantizeLinear: return eval_dynamic_quantize(node, in);
+  }
+  __builtin_unreachable();
+}
+
+namespace {
+std::string type_str(DType t, const Shape &s) {
+  return std::string(dtype_name(t)) + "[" + shape_str(s) + "]";
+}
+} // namespace
+
+std::vector<Tensor> run_reference(const Graph &g, const std::vector<Tensor> &inputs,
+                                  const std::function<void(size_t, const Node &)> &on_node) {
+  const auto &gin = g.inputs();
+  if (inputs.size() != gin.size())
+    throw Error("the model has " + std::to_string(gin.size()) + " inputs but " +
+                std::to_string(inputs.size()) + " were given");
+  std::vector<Tensor> env(g.values().size());
+  for (size_t i = 0; i < gin.size(); ++i) {
+    const Value *v = gin[i];
+    const Tensor &t = inputs[i];
+    if (!t.defined() || t.dtype() != v->dtype || t.shape() != v->shape)
+      throw Error("input '" + v->name + "' expects " + type_str(v->dtype, v->shape) + " but got " +
+                  (t.defined() ? type_str(t.dtype(), t.shape()) : "nothing"));
+    env[v->id] = t;
+  }
+  for (const auto &v : g.values())
+    if (v->is_constant())
+      env[v->id] = *v->constant;
+
+  // Free each intermediate as soon as its last consumer has run: whole-model runs would
+  // otherwise hold every activation at once.
+  std::vector<int> uses = g.use_counts();
+  const auto &nodes = g.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const Node &node = *nodes[ni];
+    // A node nobody reads (dead code the caller did not remove) is not worth running.
+    bool live = false;
+    for (const Value *o : node.outputs)
+      live = live || uses[o->id] > 0;
+    if (!live) {
+      for (const Value *v : node.inputs)
+        if (v && --uses[v->id] == 0 && !v->is_constant())
+          env[v->id] = Tensor();
+      if (on_node)
+        on_node(ni, node);
+      continue;
+    }
+    std::vector<Tensor> args;
+    args.reserve(node.inputs.size());
+    for (const Value *v : node.inputs) {
+      if (!v) {
+        args.emplace_back();
+        continue;
+      }
+      KILN_ASSERT(env[v->id].defined(), "value '" + v->name + "' used before it is computed");
+      args.push_back(env[v->id]);
+    }
+    std::vector<Tensor> outs;
+    try {
+      outs = evaluate_node(node, args);
+    } catch (const Error &e) {
+      throw Error("node '" + node.name + "' (" + std::string(op_name(node.op)) + "): " + e.what());
+    }
+    args.clear();
+    KILN_ASSERT(outs.size() == node.outputs.size(), "wrong output count for " + node.name);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const Value *o = node.outputs[i];
+      KILN_ASSERT(outs[i].dtype() == o->dtype && outs[i].shape() == o->shape,
+                  "reference " + std::string(op_name(node.op)) + " '" + node.name + "' produced " +
+                      type_str(outs[i].dtype(), outs[i].shape()) + " for " +
+                      type_str(o->dtype, o->shape));
+      if (uses[o->id] > 0)
+        env[o->id] = std::move(outs[i]);
+    }
+    for (const Value *v : node.inputs)
+      if (v && --uses[v->id] == 0 && !v->is_constant())
+        env[v->id] = Tensor();
+    if (on_node)
+      on_node(ni, node);
+  }
+
+  std::vector<Tensor> result;
+  for (const Value *o : g.outputs()) {
+    KILN_ASSERT(env[o->id].defined(), "graph output '" + o->name + "' was never computed");
+    result.push_back(env[o->id]);
+  }
+  return result;
+}
+
+} // namespace kiln

@@ -1,0 +1,33 @@
+# Tests driven from Python: op tests and whole models against ONNX Runtime, CLI error tests.
+# They use the venv made by scripts/setup.sh.
+set(KILN_PYTHON ${CMAKE_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with numpy, onnx, onnxruntime, pytest")
+set(KILN_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
+set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR})
+
+foreach(suite ops cli inspect)
+  add_test(NAME py_${suite}
+           COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_SOURCE_DIR}/tests/${suite})
+  set_tests_properties(py_${suite} PROPERTIES ENVIRONMENT "${KILN_TEST_ENV}" TIMEOUT 900)
+endforeach()
+
+# One test per model, so a failure names the model. Exit code 77 = skipped (no shared folder).
+set(KILN_MODELS yolov8n_fp32_recon yolov8n-seg_320_fp32_recon yolov5n_fp32_cast yolov5n_fp16
+    yolox_nano int8/yolov8n_int8_dynamic int8/yolov8n_int8_qdq int8/yolov8n-seg_320_int8_dynamic)
+foreach(m ${KILN_MODELS})
+  string(REPLACE "/" "_" tname ${m})
+  add_test(NAME model_${tname}
+           COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+                   ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
+                   --work ${CMAKE_BINARY_DIR}/models)
+  set_tests_properties(model_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+endforeach()
+
+# Formatting is checked, never a review topic.
+find_program(CLANG_FORMAT clang-format)
+if(CLANG_FORMAT)
+  file(GLOB_RECURSE KILN_FORMATTED_SOURCES CONFIGURE_DEPENDS
+       ${CMAKE_SOURCE_DIR}/ir/*.cpp ${CMAKE_SOURCE_DIR}/ir/*.h ${CMAKE_SOURCE_DIR}/frontend/*.cpp
+       ${CMAKE_SOURCE_DIR}/frontend/*.h ${CMAKE_SOURCE_DIR}/tools/*.cpp ${CMAKE_SOURCE_DIR}/tools/*.h
+       ${CMAKE_SOURCE_DIR}/tests/*.cpp)
+  add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run --Werror ${KILN_FORMATTED_SOURCES})
+endif()

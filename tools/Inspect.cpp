@@ -1,0 +1,165 @@
+#include "tools/Inspect.h"
+
+#include <fmt/format.h>
+#include <map>
+
+namespace kiln {
+
+namespace {
+
+// True for values computed from constants only (weights, folded or dequantised weights).
+std::vector<bool> weight_only_values(const Graph &g) {
+  std::vector<bool> w(g.values().size(), false);
+  for (const auto &v : g.values())
+    w[v->id] = v->is_constant();
+  for (const auto &n : g.nodes()) {
+    bool all = true;
+    for (const Value *in : n->inputs)
+      all = all && (in == nullptr || w[in->id]);
+    for (const Value *out : n->outputs)
+      w[out->id] = all;
+  }
+  return w;
+}
+
+int64_t numel(const Value *v) { return v ? shape_numel(v->shape) : 0; }
+
+LayerStats layer_stats(const Node &n, const std::vector<bool> &weight_only) {
+  LayerStats s{&n};
+  auto param = [&](size_t i) {
+    if (i < n.inputs.size() && n.inputs[i] && weight_only[n.inputs[i]->id])
+      s.parameters += numel(n.inputs[i]);
+  };
+  switch (n.op) {
+  case OpKind::Conv:
+  case OpKind::ConvInteger: {
+    const Shape &w = n.inputs[1]->shape; // [M, C/group, kh, kw]
+    s.macs = numel(n.outputs[0]) * w[1] * w[2] * w[3];
+    param(1);
+    if (n.op == OpKind::Conv)
+      param(2);
+    break;
+  }
+  case OpKind::ConvTranspose: {
+    const Shape &w = n.inputs[1]->shape; // [C, M/group, kh, kw]
+    s.macs = numel(n.inputs[0]) * w[1] * w[2] * w[3];
+    param(1);
+    param(2);
+    break;
+  }
+  case OpKind::Gemm: {
+    const Shape &a = n.inputs[0]->shape;
+    int64_t k = n.attrs.i("transA") ? a[0] : a[1];
+    s.macs = numel(n.outputs[0]) * k;
+    param(0);
+    param(1);
+    param(2);
+    break;
+  }
+  case OpKind::MatMul:
+  case OpKind::MatMulInteger: {
+    s.macs = numel(n.outputs[0]) * n.inputs[0]->shape.back();
+    param(0);
+    param(1);
+    break;
+  }
+  default: // every other op has no weights and no multiply-accumulates worth counting
+    break;
+  }
+  return s;
+}
+
+std::string type_str(const Value *v) {
+  return fmt::format("{}[{}]", dtype_name(v->dtype), fmt::join(v->shape, ","));
+}
+
+std::string outputs_str(const Node &n) {
+  std::string r;
+  for (const Value *o : n.outputs)
+    r += (r.empty() ? "" : " ") + shape_str(o->shape);
+  return r;
+}
+
+// Keeps the end of long names: "/model.22/cv3.2/cv3.2.2/Conv" is told apart by its tail.
+std::string fit(const std::string &s, size_t width) {
+  if (s.size() <= width)
+    return s;
+  return "..." + s.substr(s.size() - (width - 3));
+}
+
+nlohmann::json io_json(const std::vector<Value *> &vs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Value *v : vs)
+    a.push_back({{"name", v->name}, {"shape", v->shape}, {"dtype", dtype_name(v->dtype)}});
+  return a;
+}
+
+} // namespace
+
+ModelStats model_stats(const Graph &g) {
+  ModelStats s;
+  std::vector<bool> weight_only = weight_only_values(g);
+  for (const auto &n : g.nodes()) {
+    s.layers.push_back(layer_stats(*n, weight_only));
+    s.parameters += s.layers.back().parameters;
+    s.macs += s.layers.back().macs;
+  }
+  for (const auto &v : g.values())
+    if (v->is_constant())
+      s.weight_bytes += static_cast<int64_t>(v->constant->nbytes());
+  return s;
+}
+
+void print_inspect_table(std::ostream &os, const Graph &g, const ModelStats &s,
+                         const std::string &model_name) {
+  os << fmt::format("{}\n", model_name);
+  for (const Value *v : g.inputs())
+    os << fmt::format("  input  {:<16} {}\n", v->name, type_str(v));
+  for (const Value *v : g.outputs())
+    os << fmt::format("  output {:<16} {}\n", v->name, type_str(v));
+  os << "\n";
+  os << fmt::format("{:>4}  {:<44} {:<18} {:<22} {:>10} {:>14}\n", "#", "layer", "op",
+                    "output shape", "params", "MACs");
+  os << fmt::format("{:-<4}  {:-<44} {:-<18} {:-<22} {:->10} {:->14}\n", "", "", "", "", "", "");
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const LayerStats &l = s.layers[i];
+    os << fmt::format("{:>4}  {:<44} {:<18} {:<22} {:>10} {:>14}\n", i, fit(l.node->name, 44),
+                      op_name(l.node->op), fit(outputs_str(*l.node), 22),
+                      l.parameters ? fmt::format("{:L}", l.parameters) : "",
+                      l.macs ? fmt::format("{:L}", l.macs) : "");
+  }
+  std::map<std::string_view, int> ops;
+  for (const auto &n : g.nodes())
+    ++ops[op_name(n->op)];
+  os << "\nops:";
+  for (auto &[name, count] : ops)
+    os << fmt::format(" {} {}", name, count);
+  os << "\n";
+  os << fmt::format("nodes {}, parameters {} ({:.2f} M), MACs {:.2f} G, FLOPs {:.2f} G, weights "
+                    "{:.2f} MB\n",
+                    g.nodes().size(), s.parameters, s.parameters / 1e6, s.macs / 1e9,
+                    2.0 * s.macs / 1e9, s.weight_bytes / 1e6);
+}
+
+nlohmann::json inspect_json(const Graph &g, const ModelStats &s, const std::string &model_name) {
+  nlohmann::json layers = nlohmann::json::array();
+  std::map<std::string, int> ops;
+  for (const LayerStats &l : s.layers) {
+    nlohmann::json outs = nlohmann::json::array();
+    for (const Value *o : l.node->outputs)
+      outs.push_back({{"name", o->name}, {"shape", o->shape}, {"dtype", dtype_name(o->dtype)}});
+    layers.push_back({{"name", l.node->name},
+                      {"op", op_name(l.node->op)},
+                      {"outputs", outs},
+                      {"parameters", l.parameters},
+                      {"macs", l.macs}});
+    ++ops[std::string(op_name(l.node->op))];
+  }
+  return {
+      {"model", model_name}, {"parameters", s.parameters},     {"macs", s.macs},
+      {"flops", 2 * s.macs}, {"weight_bytes", s.weight_bytes}, {"nodes", g.nodes().size()},
+      {"ops", ops},          {"inputs", io_json(g.inputs())},  {"outputs", io_json(g.outputs())},
+      {"layers", layers}};
+}
+
+} // namespace kiln
