@@ -43,7 +43,7 @@ Value *ImportContext::lookup(const std::string &onnx_name) const {
 }
 
 void ImportContext::fail(const std::string &msg) const {
-  throw Error("node '" + node_name_ + "' (" + op_type() + "): " + msg);
+  throw NodeError("node '" + node_name_ + "' (" + op_type() + "): " + msg);
 }
 
 bool ImportContext::has_input(int i) const {

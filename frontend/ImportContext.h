@@ -23,6 +23,12 @@ std::string onnx_type_name(int32_t onnx_type);
 Tensor tensor_from_onnx(const onnx::TensorProto &t, const std::string &model_dir,
                         const std::string &what);
 
+/// An error already prefixed with the node it concerns ("node 'x' (Conv): ...").
+class NodeError : public Error {
+public:
+  using Error::Error;
+};
+
 class ImportContext {
 public:
   ImportContext(Graph &g, int64_t opset, std::string model_dir)

@@ -188,7 +188,14 @@ private:
     if (it == importer_table().end())
       unsupported(n, name);
     cx_.begin_node(n, name);
-    std::vector<Value *> outs = it->second(cx_);
+    std::vector<Value *> outs;
+    try {
+      outs = it->second(cx_);
+    } catch (const NodeError &) {
+      throw;
+    } catch (const Error &e) { // from below the importer (folding, tensor sizes): name the node
+      cx_.fail(e.what());
+    }
     for (int i = 0; i < n.output_size(); ++i) {
       const std::string &out = n.output(i);
       if (out.empty())

@@ -21,7 +21,7 @@ def unpack(name, tmp_path):
     src = SHARED_MODELS / (name + ".xz")
     if not src.exists():
         pytest.skip(f"{src} not found (../shared/models is absent outside the team)")
-    dst = tmp_path / name
+    dst = tmp_path / Path(name).name
     dst.write_bytes(lzma.decompress(src.read_bytes()))
     return dst
 
