@@ -1,0 +1,55 @@
+#pragma once
+/// Lowering: graph IR -> a Program of kernels in the loop IR (one kernel per op to start; the
+/// fusion issue merges them), plus the buffer table the runtime plans memory for.
+///
+///   %y = Conv(%x, %w, %b) {...}   ->   kernel conv2d_pack_w (weight_only: packs %w once)
+///                                      kernel conv2d_3x3s1_f32 (x, packed w, b -> y)
+#include "ir/Graph.h"
+#include "ir/Kernel.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// A buffer of the lowered program: a graph value, or an internal one (packed weights, scratch).
+struct BufferDecl {
+  enum class Kind { Input, Output, Constant, Intermediate };
+  std::string name;
+  DType dtype;
+  Shape shape;
+  Kind kind;
+  std::optional<Tensor> constant; ///< Kind::Constant only
+  /// Intermediate buffers computed only from constants (e.g. packed weights): the runtime
+  /// computes them once at capture time and keeps them like constants.
+  bool weight_only = false;
+  /// For an Output that is also an alias of another buffer: unused for now (-1).
+  int alias_of = -1;
+};
+
+/// One kernel launch: the kernel and, for each of its params, the buffer it binds.
+struct Launch {
+  Kernel kernel;
+  std::vector<int> args; ///< buffer ids, one per kernel.params entry
+  bool weight_only = false; ///< depends only on constants: run once at capture, then dropped
+  std::string node; ///< graph node name(s) it implements, for profiles and errors
+};
+
+struct Program {
+  std::vector<BufferDecl> buffers;
+  std::vector<Launch> launches; ///< in execution order
+  std::vector<int> inputs, outputs; ///< buffer ids in Graph::inputs()/outputs() order
+};
+
+/// Target facts lowering needs (vector width for the conv tiles, ...).
+struct LowerOptions {
+  int vector_lanes_f32 = 16; ///< 16 with AVX-512, 8 with AVX2
+};
+
+/// Lowers every node; throws kiln::Error "node 'x' (Op): no CPU kernel for ..." for what it
+/// cannot lower. Kernels come out with Vectorized/Unrolled loops still in place: run
+/// vectorize/unroll (passes/KernelPasses.h) before codegen.
+Program lower(const Graph &g, const LowerOptions &opt = {});
+
+} // namespace kiln

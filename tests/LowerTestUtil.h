@@ -1,0 +1,92 @@
+#pragma once
+/// A tiny executor for lowering tests: lower a graph, prepare and JIT its kernels with the LLVM
+/// CPU backend, run every launch in order on plain host buffers, return the graph outputs. Also
+/// a comparison helper for reference-interpreter results.
+#include "codegen/llvm/LlvmBackend.h"
+#include "ir/Reference.h"
+#include "passes/KernelPasses.h"
+#include "passes/Lower.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace kiln::testing {
+
+/// Lowers `g` (with `opt`), compiles and runs it; `inputs` in Graph::inputs() order. Each launch
+/// runs its parallel range in a few [begin, end) pieces, as the thread pool would.
+inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor> &inputs,
+                                       const LowerOptions &opt) {
+  Program p = lower(g, opt);
+  std::vector<Kernel> kernels;
+  for (const Launch &l : p.launches)
+    kernels.push_back(prepare_for_codegen(l.kernel));
+  CpuBackend &be = llvm_cpu_backend();
+  CompiledModule cm = be.compile(kernels);
+  std::unique_ptr<LoadedModule> mod = be.load(cm);
+
+  std::vector<Tensor> bufs(p.buffers.size());
+  for (size_t i = 0; i < p.buffers.size(); ++i) {
+    const BufferDecl &b = p.buffers[i];
+    bufs[i] = b.constant ? b.constant->clone() : Tensor(b.dtype, b.shape);
+    if (b.constant) {
+      EXPECT_EQ(b.kind, BufferDecl::Kind::Constant) << b.name;
+    }
+  }
+  EXPECT_EQ(inputs.size(), p.inputs.size());
+  for (size_t i = 0; i < inputs.size() && i < p.inputs.size(); ++i) {
+    Tensor &dst = bufs[p.inputs[i]];
+    EXPECT_EQ(dst.nbytes(), inputs[i].nbytes()) << "input " << i;
+    if (dst.nbytes() == inputs[i].nbytes() && dst.nbytes() > 0)
+      std::memcpy(dst.raw(), inputs[i].raw(), dst.nbytes());
+  }
+  for (size_t li = 0; li < p.launches.size(); ++li) {
+    const Launch &l = p.launches[li];
+    std::vector<void *> args;
+    for (size_t a = 0; a < l.args.size(); ++a) {
+      EXPECT_EQ(l.kernel.params[a].numel, bufs[l.args[a]].numel()) << l.kernel.name;
+      args.push_back(bufs[l.args[a]].raw());
+    }
+    KernelFn fn = mod->function(li);
+    int64_t n = l.kernel.parallel_extent;
+    int64_t pieces = std::min<int64_t>(n, 3);
+    for (int64_t k = 0; k < pieces; ++k)
+      fn(args.data(), n * k / pieces, n * (k + 1) / pieces);
+  }
+  std::vector<Tensor> outs;
+  for (int id : p.outputs)
+    outs.push_back(bufs[id]);
+  return outs;
+}
+
+inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor> &inputs) {
+  return run_lowered(g, inputs, LowerOptions{});
+}
+
+/// Exact equality for integer and bool tensors, |a-b| <= tol*(1+|b|) for floats (NaN matches
+/// NaN). Reports at most a few mismatches.
+inline void expect_close(const Tensor &got, const Tensor &want, double tol = 1e-5,
+                         const std::string &what = "") {
+  ASSERT_EQ(got.dtype(), want.dtype()) << what;
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  int reported = 0;
+  for (int64_t i = 0; i < want.numel() && reported < 5; ++i) {
+    double a = got.get_f64(i), b = want.get_f64(i);
+    bool ok;
+    if (is_float(want.dtype()))
+      ok = (std::isnan(a) && std::isnan(b)) || a == b ||
+           std::fabs(a - b) <= tol * (1 + std::fabs(b));
+    else
+      ok = got.get_i64(i) == want.get_i64(i);
+    if (!ok) {
+      ADD_FAILURE() << what << " element " << i << ": got " << a << ", want " << b;
+      ++reported;
+    }
+  }
+}
+
+} // namespace kiln::testing
