@@ -15,7 +15,7 @@ using KernelFn = void (*)(void *const *args, int64_t begin, int64_t end);
 
 /// Compiled code for a set of kernels, serialisable into the .kiln cache.
 struct CompiledModule {
-  std::string target;      ///< e.g. "x86_64-unknown-linux-gnu/sapphirerapids/+avx512f,..."
+  std::string target; ///< e.g. "x86_64-unknown-linux-gnu/sapphirerapids/+avx512f,..."
   std::vector<std::string> kernel_names; ///< symbol of kernel i
   std::vector<uint8_t> object; ///< relocatable object file (ELF) with one symbol per kernel
 };

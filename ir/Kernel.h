@@ -30,18 +30,37 @@ struct KType {
 };
 
 enum class BinOp {
-  Add, Sub, Mul, Div, // Div on integers truncates toward zero
-  Mod,                // integers: C remainder (sign of dividend); floats: fmod
-  Min, Max, Pow,
-  Lt, Le, Eq, Ne,     // -> boolean with the operands' lanes
-  And, Or,            // boolean (or integer bitwise)
-  Shl, Shr,           // integers; Shr is arithmetic for signed types
+  Add,
+  Sub,
+  Mul,
+  Div, // Div on integers truncates toward zero
+  Mod, // integers: C remainder (sign of dividend); floats: fmod
+  Min,
+  Max,
+  Pow,
+  Lt,
+  Le,
+  Eq,
+  Ne, // -> boolean with the operands' lanes
+  And,
+  Or, // boolean (or integer bitwise)
+  Shl,
+  Shr, // integers; Shr is arithmetic for signed types
 };
 
 enum class UnOp {
-  Neg, Abs, Not,
-  Exp, Log, Sqrt, Tanh, Erf, Sigmoid,
-  Floor, Ceil, Round, // Round: half to even
+  Neg,
+  Abs,
+  Not,
+  Exp,
+  Log,
+  Sqrt,
+  Tanh,
+  Erf,
+  Sigmoid,
+  Floor,
+  Ceil,
+  Round, // Round: half to even
 };
 
 enum class ExprKind {
@@ -93,10 +112,10 @@ using Stmt = std::shared_ptr<const StmtNode>;
 
 struct StmtNode {
   StmtKind kind;
-  int var = -1;          ///< For/Let variable
-  int buf = -1;          ///< Store/Allocate buffer id
+  int var = -1; ///< For/Let variable
+  int buf = -1; ///< Store/Allocate buffer id
   ForKind for_kind = ForKind::Serial;
-  Expr min, extent;      ///< For bounds (i64 scalars)
+  Expr min, extent;             ///< For bounds (i64 scalars)
   Expr index, value, predicate; ///< Store (predicate may be null); Let value; If condition in value
   DType dtype = DType::f32;     ///< Allocate element type
   int64_t size = 0;             ///< Allocate element count

@@ -31,14 +31,14 @@ struct BufferDecl {
 /// One kernel launch: the kernel and, for each of its params, the buffer it binds.
 struct Launch {
   Kernel kernel;
-  std::vector<int> args; ///< buffer ids, one per kernel.params entry
+  std::vector<int> args;    ///< buffer ids, one per kernel.params entry
   bool weight_only = false; ///< depends only on constants: run once at capture, then dropped
-  std::string node; ///< graph node name(s) it implements, for profiles and errors
+  std::string node;         ///< graph node name(s) it implements, for profiles and errors
 };
 
 struct Program {
   std::vector<BufferDecl> buffers;
-  std::vector<Launch> launches; ///< in execution order
+  std::vector<Launch> launches;     ///< in execution order
   std::vector<int> inputs, outputs; ///< buffer ids in Graph::inputs()/outputs() order
 };
 

@@ -43,16 +43,17 @@ struct LowerContext {
 };
 
 // One lowering function per op family (passes/Lower*.cpp). Each appends launches for `n`.
-void lower_conv(LowerContext &cx, const Node &n);          // Conv, ConvInteger
+void lower_conv(LowerContext &cx, const Node &n);           // Conv, ConvInteger
 void lower_conv_transpose(LowerContext &cx, const Node &n); // ConvTranspose
-void lower_pool(LowerContext &cx, const Node &n);          // MaxPool, AveragePool, Global*Pool
-void lower_matmul(LowerContext &cx, const Node &n);        // MatMul, MatMulInteger, Gemm
-void lower_batchnorm(LowerContext &cx, const Node &n);     // BatchNormalization
-void lower_elementwise(LowerContext &cx, const Node &n);   // unary, binary, Where, Cast, Clip...
+void lower_pool(LowerContext &cx, const Node &n);           // MaxPool, AveragePool, Global*Pool
+void lower_matmul(LowerContext &cx, const Node &n);         // MatMul, MatMulInteger, Gemm
+void lower_batchnorm(LowerContext &cx, const Node &n);      // BatchNormalization
+void lower_elementwise(LowerContext &cx, const Node &n);    // unary, binary, Where, Cast, Clip...
 void lower_movement(LowerContext &cx, const Node &n); // Concat, Split, Slice, Reshape, Transpose,
                                                       // Expand, Pad, Tile, Gather*, Identity
 void lower_resize(LowerContext &cx, const Node &n);
-void lower_reduce(LowerContext &cx, const Node &n); // Reduce*, ArgMax/Min, TopK, Softmax, LogSoftmax
-void lower_quant(LowerContext &cx, const Node &n);  // Quantize/Dequantize/DynamicQuantizeLinear
+void lower_reduce(LowerContext &cx,
+                  const Node &n);                  // Reduce*, ArgMax/Min, TopK, Softmax, LogSoftmax
+void lower_quant(LowerContext &cx, const Node &n); // Quantize/Dequantize/DynamicQuantizeLinear
 
 } // namespace kiln

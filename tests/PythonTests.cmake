@@ -15,11 +15,13 @@ set(KILN_MODELS yolov8n_fp32_recon yolov8n-seg_320_fp32_recon yolov5n_fp32_cast 
     yolox_nano int8/yolov8n_int8_dynamic int8/yolov8n_int8_qdq int8/yolov8n-seg_320_int8_dynamic)
 foreach(m ${KILN_MODELS})
   string(REPLACE "/" "_" tname ${m})
-  add_test(NAME model_${tname}
-           COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
-                   ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
-                   --work ${CMAKE_BINARY_DIR}/models)
-  set_tests_properties(model_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+  foreach(target reference cpu)
+    add_test(NAME model_${target}_${tname}
+             COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+                     ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
+                     --work ${CMAKE_BINARY_DIR}/models --target ${target})
+    set_tests_properties(model_${target}_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+  endforeach()
 endforeach()
 
 # Formatting is checked, never a review topic.
@@ -28,6 +30,11 @@ if(CLANG_FORMAT)
   file(GLOB_RECURSE KILN_FORMATTED_SOURCES CONFIGURE_DEPENDS
        ${CMAKE_SOURCE_DIR}/ir/*.cpp ${CMAKE_SOURCE_DIR}/ir/*.h ${CMAKE_SOURCE_DIR}/frontend/*.cpp
        ${CMAKE_SOURCE_DIR}/frontend/*.h ${CMAKE_SOURCE_DIR}/tools/*.cpp ${CMAKE_SOURCE_DIR}/tools/*.h
-       ${CMAKE_SOURCE_DIR}/tests/*.cpp)
+       ${CMAKE_SOURCE_DIR}/passes/*.cpp ${CMAKE_SOURCE_DIR}/passes/*.h
+       ${CMAKE_SOURCE_DIR}/codegen/*.h ${CMAKE_SOURCE_DIR}/codegen/llvm/*.cpp
+       ${CMAKE_SOURCE_DIR}/codegen/llvm/*.h ${CMAKE_SOURCE_DIR}/runtime/*.cpp
+       ${CMAKE_SOURCE_DIR}/runtime/*.h ${CMAKE_SOURCE_DIR}/runtime/include/kiln/*.h
+       ${CMAKE_SOURCE_DIR}/examples/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.h
+       ${CMAKE_SOURCE_DIR}/bench/*.cpp)
   add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run --Werror ${KILN_FORMATTED_SOURCES})
 endif()

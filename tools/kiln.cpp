@@ -1,4 +1,4 @@
-// The kiln command line: inspect, run, print and dot a model.
+// The kiln command line: inspect, compile, run, print and dot a model.
 #include "frontend/OnnxImporter.h"
 #include "ir/Dot.h"
 #include "ir/Npy.h"
@@ -9,13 +9,18 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
+#include <kiln/kiln.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -66,7 +71,21 @@ std::string file_stem(const std::string &name) {
   return r;
 }
 
-Tensor random_input(const Value &v, uint32_t seed) {
+// What a model input must be: from the graph (reference) or from a session (cpu, .kiln files).
+struct InputSpec {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+
+std::vector<InputSpec> input_specs(const Graph &g) {
+  std::vector<InputSpec> v;
+  for (const Value *x : g.inputs())
+    v.push_back({x->name, x->dtype, x->shape});
+  return v;
+}
+
+Tensor random_input(const InputSpec &v, uint32_t seed) {
   Tensor t(v.dtype, v.shape);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> uni(0.0, 1.0);
@@ -79,55 +98,110 @@ Tensor random_input(const Value &v, uint32_t seed) {
   return t;
 }
 
-// Binds --input NAME=FILE.npy (or a bare FILE.npy for a single-input model) to graph inputs.
-std::vector<Tensor> load_inputs(const Graph &g, const std::vector<std::string> &specs,
-                                uint32_t seed) {
-  std::vector<Tensor> inputs(g.inputs().size());
+// Binds --input NAME=FILE.npy (or a bare FILE.npy for a single-input model) to model inputs.
+std::vector<Tensor> load_inputs(const std::vector<InputSpec> &specs_in,
+                                const std::vector<std::string> &specs, uint32_t seed) {
+  std::vector<Tensor> inputs(specs_in.size());
   for (const std::string &spec : specs) {
     size_t eq = spec.find('=');
     std::string name = eq == std::string::npos ? "" : spec.substr(0, eq);
     std::string file = eq == std::string::npos ? spec : spec.substr(eq + 1);
-    if (name.empty() && g.inputs().size() == 1)
-      name = g.inputs()[0]->name;
-    auto it = std::find_if(g.inputs().begin(), g.inputs().end(),
-                           [&](const Value *v) { return v->name == name; });
-    if (it == g.inputs().end()) {
+    if (name.empty() && specs_in.size() == 1)
+      name = specs_in[0].name;
+    auto it = std::find_if(specs_in.begin(), specs_in.end(),
+                           [&](const InputSpec &v) { return v.name == name; });
+    if (it == specs_in.end()) {
       std::string names;
-      for (const Value *v : g.inputs())
-        names += (names.empty() ? "" : ", ") + v->name;
+      for (const InputSpec &v : specs_in)
+        names += (names.empty() ? "" : ", ") + v.name;
       throw Error("--input '" + spec + "': the model has no input named '" + name +
                   "' (inputs: " + names + ")");
     }
-    const Value &v = **it;
+    const InputSpec &v = *it;
     Tensor t = read_npy(file);
     if (t.dtype() != v.dtype || t.shape() != v.shape)
       throw Error("input '" + v.name + "' expects " + type_str(v.dtype, v.shape) + " but " + file +
                   " holds " + type_str(t.dtype(), t.shape()));
-    inputs[it - g.inputs().begin()] = t;
+    inputs[it - specs_in.begin()] = t;
   }
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
-      inputs[i] = random_input(*g.inputs()[i], seed + static_cast<uint32_t>(i));
+      inputs[i] = random_input(specs_in[i], seed + static_cast<uint32_t>(i));
   return inputs;
 }
 
 struct RunArgs {
   std::string model;
-  std::string target = "reference";
+  std::string target = "cpu";
   std::vector<std::string> inputs, input_shapes;
   std::string output_dir;
   bool json = false;
   uint32_t seed = 0;
+  int threads = 0;
+  int warmup = 1;
+  int iterations = 10;
+  bool check = false;
+  std::string cache_dir;
+  bool no_cache = false;
 };
 
-int cmd_run(const RunArgs &a) {
-  if (a.target != "reference")
-    throw Error("--target '" + a.target +
-                "' is not available in this build (available: reference)");
+double ms_between(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// Writes DIR/<output>.npy for every output (each atomically); returns the file names ("" when
+// there is no output folder). Called only after the whole run succeeded.
+std::vector<std::string> write_outputs(const std::string &dir,
+                                       const std::vector<std::string> &names,
+                                       const std::vector<Tensor> &outputs) {
+  std::vector<std::string> files(outputs.size());
+  if (dir.empty())
+    return files;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw Error("--output-dir '" + dir + "': " + ec.message());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    files[i] = (fs::path(dir) / (file_stem(names[i]) + ".npy")).string();
+    write_npy(files[i], outputs[i]);
+  }
+  return files;
+}
+
+nlohmann::json outputs_json(const std::vector<std::string> &names,
+                            const std::vector<Tensor> &outputs,
+                            const std::vector<std::string> &files) {
+  nlohmann::json outs = nlohmann::json::array();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    std::vector<double> v = outputs[i].to_f64_vector();
+    auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+    nlohmann::json o = {{"name", names[i]},
+                        {"shape", outputs[i].shape()},
+                        {"dtype", dtype_name(outputs[i].dtype())}};
+    if (!v.empty()) {
+      o["min"] = *mn;
+      o["max"] = *mx;
+    }
+    if (!files[i].empty())
+      o["file"] = files[i];
+    outs.push_back(o);
+  }
+  return outs;
+}
+
+void print_outputs(const std::vector<std::string> &names, const std::vector<Tensor> &outputs,
+                   const std::vector<std::string> &files) {
+  for (size_t i = 0; i < outputs.size(); ++i)
+    fmt::print("  {} {}{}\n", names[i], type_str(outputs[i].dtype(), outputs[i].shape()),
+               files[i].empty() ? "" : " -> " + files[i]);
+}
+
+int cmd_run_reference(const RunArgs &a) {
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
   auto t1 = std::chrono::steady_clock::now();
-  std::vector<Tensor> inputs = load_inputs(*g, a.inputs, a.seed);
+  std::vector<Tensor> inputs = load_inputs(input_specs(*g), a.inputs, a.seed);
 
   bool progress = !a.json && isatty(STDERR_FILENO);
   size_t total = g->nodes().size();
@@ -140,47 +214,219 @@ int cmd_run(const RunArgs &a) {
   if (progress)
     fmt::print(stderr, "\r{:<80}\r", "");
 
-  // Outputs are written only after the whole run succeeded; each file is written atomically.
-  std::vector<std::string> files(outputs.size());
-  if (!a.output_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(a.output_dir, ec);
-    if (ec)
-      throw Error("--output-dir '" + a.output_dir + "': " + ec.message());
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      files[i] = (fs::path(a.output_dir) / (file_stem(g->outputs()[i]->name) + ".npy")).string();
-      write_npy(files[i], outputs[i]);
-    }
-  }
-
-  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::vector<std::string> names;
+  for (const Value *v : g->outputs())
+    names.push_back(v->name);
+  std::vector<std::string> files = write_outputs(a.output_dir, names, outputs);
   if (a.json) {
-    nlohmann::json outs = nlohmann::json::array();
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      std::vector<double> v = outputs[i].to_f64_vector();
-      auto [mn, mx] = std::minmax_element(v.begin(), v.end());
-      nlohmann::json o = {{"name", g->outputs()[i]->name},
-                          {"shape", outputs[i].shape()},
-                          {"dtype", dtype_name(outputs[i].dtype())}};
-      if (!v.empty()) {
-        o["min"] = *mn;
-        o["max"] = *mx;
-      }
-      if (!files[i].empty())
-        o["file"] = files[i];
-      outs.push_back(o);
-    }
-    nlohmann::json j = {{"model", a.model},       {"target", a.target}, {"import_ms", ms(t1 - t0)},
-                        {"wall_ms", ms(t3 - t2)}, {"kernels", total},   {"outputs", outs}};
+    nlohmann::json j = {{"model", a.model},
+                        {"target", a.target},
+                        {"import_ms", ms_between(t0, t1)},
+                        {"wall_ms", ms_between(t2, t3)},
+                        {"kernels", total},
+                        {"outputs", outputs_json(names, outputs, files)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   fmt::print("{}: {} nodes, import {:.1f} ms, reference run {:.1f} ms\n", a.model, total,
-             ms(t1 - t0), ms(t3 - t2));
-  for (size_t i = 0; i < outputs.size(); ++i)
-    fmt::print("  {} {}{}\n", g->outputs()[i]->name,
-               type_str(outputs[i].dtype(), outputs[i].shape()),
-               files[i].empty() ? "" : " -> " + files[i]);
+             ms_between(t0, t1), ms_between(t2, t3));
+  print_outputs(names, outputs, files);
+  return 0;
+}
+
+SessionOptions session_options(const RunArgs &a) {
+  SessionOptions o;
+  o.target = a.target;
+  o.threads = a.threads;
+  o.cache_dir = a.cache_dir;
+  o.use_cache = !a.no_cache;
+  for (const std::string &spec : a.input_shapes)
+    o.input_shapes.insert(parse_input_shape(spec));
+  return o;
+}
+
+Session open_session(const RunArgs &a) {
+  Result<Session> s = Session::open(a.model, session_options(a));
+  if (!s)
+    throw Error(s.error());
+  return std::move(*s);
+}
+
+// Max |got - want| and max |got - want| / |want|; throws a one-line Error when an element is
+// outside allclose(rtol, atol) (NaN matches only NaN).
+struct CheckResult {
+  double max_abs = 0, max_rel = 0;
+};
+CheckResult check_outputs(const std::vector<std::string> &names, const std::vector<Tensor> &got,
+                          const std::vector<Tensor> &want, double rtol, double atol) {
+  CheckResult r;
+  std::string first_bad;
+  for (size_t o = 0; o < got.size(); ++o) {
+    std::vector<double> g = got[o].to_f64_vector(), w = want[o].to_f64_vector();
+    KILN_ASSERT(g.size() == w.size(), "check: output sizes differ");
+    for (size_t i = 0; i < g.size(); ++i) {
+      bool both_nan = std::isnan(g[i]) && std::isnan(w[i]);
+      double d = both_nan ? 0.0 : std::fabs(g[i] - w[i]);
+      if (std::isnan(d))
+        d = INFINITY;
+      r.max_abs = std::max(r.max_abs, d);
+      if (w[i] != 0)
+        r.max_rel = std::max(r.max_rel, d / std::fabs(w[i]));
+      if (d > atol + rtol * std::fabs(w[i]) && first_bad.empty())
+        first_bad =
+            fmt::format("output '{}' element {}: {} vs reference {}", names[o], i, g[i], w[i]);
+    }
+  }
+  if (!first_bad.empty())
+    throw Error(fmt::format("--check failed: {} (max abs err {:.3g}, max rel err {:.3g}; "
+                            "rtol {:g}, atol {:g})",
+                            first_bad, r.max_abs, r.max_rel, rtol, atol));
+  return r;
+}
+
+int cmd_run_cpu(const RunArgs &a) {
+  if (a.iterations < 1 || a.warmup < 0)
+    throw Error("--iterations must be at least 1 and --warmup at least 0");
+  Session s = open_session(a);
+  std::vector<InputSpec> specs;
+  for (const TensorInfo &t : s.inputs())
+    specs.push_back({t.name, static_cast<DType>(t.type), t.shape});
+  std::vector<Tensor> inputs = load_inputs(specs, a.inputs, a.seed);
+  std::vector<NamedTensor> in;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    in.push_back({specs[i].name, HostTensor::view(static_cast<ElementType>(inputs[i].dtype()),
+                                                  inputs[i].shape(), inputs[i].raw())});
+  // The output tensors are written in place by every run (no allocation while timing).
+  std::vector<Tensor> outputs;
+  std::vector<NamedTensor> out;
+  std::vector<std::string> names;
+  for (const TensorInfo &t : s.outputs()) {
+    outputs.emplace_back(static_cast<DType>(t.type), t.shape);
+    out.push_back({t.name, HostTensor::view(t.type, t.shape, outputs.back().raw())});
+    names.push_back(t.name);
+  }
+
+  // Compile or load: the first run's extra cost, reported on its own.
+  if (Status st = s.compile(); !st)
+    throw Error(st.error());
+  auto check_status = [](const Status &st) {
+    if (!st)
+      throw Error(st.error());
+  };
+  for (int i = 0; i < a.warmup; ++i)
+    check_status(s.run(in, out));
+  std::vector<double> times;
+  for (int i = 0; i < a.iterations; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    check_status(s.run(in, out));
+    times.push_back(ms_between(t0, std::chrono::steady_clock::now()));
+  }
+  // The outputs may have been reallocated if the schedule's shapes differ from s.outputs().
+  for (size_t o = 0; o < out.size(); ++o)
+    if (out[o].tensor.data() != outputs[o].raw()) {
+      outputs[o] = Tensor(static_cast<DType>(out[o].tensor.type()), out[o].tensor.shape());
+      std::memcpy(outputs[o].raw(), out[o].tensor.data(), outputs[o].nbytes());
+    }
+  std::sort(times.begin(), times.end());
+  auto pct = [&](double p) {
+    return times[std::min(times.size() - 1, static_cast<size_t>(p * (times.size() - 1) + 0.5))];
+  };
+  SessionStats st = s.stats();
+
+  std::optional<CheckResult> chk;
+  if (a.check) {
+    if (st.cache == "file")
+      throw Error("--check needs the .onnx model: " + a.model +
+                  " is a .kiln file, which holds "
+                  "no graph for the reference interpreter");
+    std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
+    chk = check_outputs(names, outputs, run_reference(*g, inputs), 1e-3, 1e-3);
+  }
+  std::vector<std::string> files = write_outputs(a.output_dir, names, outputs);
+
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  int64_t peak_rss = static_cast<int64_t>(ru.ru_maxrss) * 1024;
+  bool loaded = st.cache == "hit" || st.cache == "file";
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model},
+                        {"target", a.target},
+                        {"host_target", st.target},
+                        {"cache", st.cache},
+                        {"llvm_codegen_runs", st.llvm_codegen_runs},
+                        {"threads", st.threads},
+                        {"warmup", a.warmup},
+                        {"iterations", a.iterations},
+                        {"median_ms", pct(0.5)},
+                        {"p90_ms", pct(0.9)},
+                        {"min_ms", times.front()},
+                        {"kernels", st.kernels},
+                        {"weight_only_kernels", st.weight_only_kernels},
+                        {"arena_bytes", st.arena_bytes},
+                        {"weights_bytes", st.weights_bytes},
+                        {"peak_rss_bytes", peak_rss},
+                        {"outputs", outputs_json(names, outputs, files)}};
+    j[loaded ? "load_ms" : "compile_ms"] = loaded ? st.load_ms : st.compile_ms;
+    if (st.cache != "file")
+      j["import_ms"] = st.import_ms;
+    if (chk) {
+      j["max_abs_err"] = chk->max_abs;
+      j["max_rel_err"] = chk->max_rel;
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{}: cpu, {} threads, {} kernels, {} {:.1f} ms (cache {}), median {:.3f} ms "
+             "(p90 {:.3f}, min {:.3f}) over {} runs\n",
+             a.model, st.threads, st.kernels, loaded ? "load" : "compile",
+             loaded ? st.load_ms : st.compile_ms, st.cache, pct(0.5), pct(0.9), times.front(),
+             a.iterations);
+  if (chk)
+    fmt::print("  check vs reference: max abs err {:.3g}, max rel err {:.3g}\n", chk->max_abs,
+               chk->max_rel);
+  print_outputs(names, outputs, files);
+  return 0;
+}
+
+int cmd_run(const RunArgs &a) {
+  if (a.target == "reference") {
+    if (a.check)
+      throw Error("--check compares a target with the reference interpreter; use --target cpu");
+    return cmd_run_reference(a);
+  }
+  if (a.target != "cpu")
+    throw Error("--target '" + a.target + "' is not available (available: cpu, reference)");
+  return cmd_run_cpu(a);
+}
+
+int cmd_compile(const RunArgs &a, const std::string &out_path) {
+  if (a.target != "cpu")
+    throw Error("--target '" + a.target + "' cannot be compiled ahead of time (available: cpu)");
+  Session s = open_session(a);
+  if (Status st = s.save(out_path); !st)
+    throw Error(st.error());
+  SessionStats st = s.stats();
+  bool loaded = st.cache == "hit";
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model},
+                        {"output", out_path},
+                        {"target", st.target},
+                        {"cache", st.cache},
+                        {"llvm_codegen_runs", st.llvm_codegen_runs},
+                        {"kernels", st.kernels},
+                        {"weight_only_kernels", st.weight_only_kernels},
+                        {"arena_bytes", st.arena_bytes},
+                        {"weights_bytes", st.weights_bytes},
+                        {"import_ms", st.import_ms}};
+    j[loaded ? "load_ms" : "compile_ms"] = loaded ? st.load_ms : st.compile_ms;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{} -> {}: {} kernels, arena {:.2f} MiB, weights {:.2f} MiB, {} {:.1f} ms "
+             "(cache {})\n",
+             a.model, out_path, st.kernels, st.arena_bytes / 1048576.0,
+             st.weights_bytes / 1048576.0, loaded ? "load" : "compile",
+             loaded ? st.load_ms : st.compile_ms, st.cache);
   return 0;
 }
 
@@ -227,15 +473,35 @@ int main(int argc, char **argv) {
   inspect->add_flag("--json", json, "print one JSON object");
 
   RunArgs run_args;
-  auto *run = app.add_subcommand("run", "run a model and write its outputs as .npy");
-  run->add_option("model", run_args.model, "model.onnx")->required();
-  run->add_option("--target,--backend", run_args.target, "where to run: reference")
+  auto *run = app.add_subcommand("run", "run a model (.onnx or .kiln) and write its outputs");
+  run->add_option("model", run_args.model, "model.onnx or compiled .kiln file")->required();
+  run->add_option("--target,--backend", run_args.target, "where to run: cpu, reference")
       ->capture_default_str();
   run->add_option("--input", run_args.inputs, "NAME=FILE.npy (random input when absent)");
   run->add_option("--input-shape", run_args.input_shapes, "override an input shape");
   run->add_option("--output-dir,-o", run_args.output_dir, "write DIR/<output>.npy");
   run->add_option("--seed", run_args.seed, "seed of the random inputs")->capture_default_str();
+  run->add_option("--threads", run_args.threads, "threads per run (0: all cores)")
+      ->capture_default_str();
+  run->add_option("--warmup", run_args.warmup, "untimed runs after compiling")
+      ->capture_default_str();
+  run->add_option("--iterations", run_args.iterations, "timed runs")->capture_default_str();
+  run->add_flag("--check", run_args.check, "compare with the reference interpreter");
+  run->add_option("--cache-dir", run_args.cache_dir,
+                  "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
+  run->add_flag("--no-cache", run_args.no_cache, "compile without reading or writing the cache");
   run->add_flag("--json", run_args.json, "print timings and outputs as JSON");
+
+  RunArgs compile_args;
+  std::string kiln_out;
+  auto *compile = app.add_subcommand("compile", "compile a model ahead of time into a .kiln file");
+  compile->add_option("model", compile_args.model, "model.onnx")->required();
+  compile->add_option("-o,--output", kiln_out, "the .kiln file to write")->required();
+  compile->add_option("--target", compile_args.target, "cpu")->capture_default_str();
+  compile->add_option("--input-shape", compile_args.input_shapes, "override an input shape");
+  compile->add_option("--cache-dir", compile_args.cache_dir, "cache folder");
+  compile->add_flag("--no-cache", compile_args.no_cache, "do not use the cache folder");
+  compile->add_flag("--json", compile_args.json, "print one JSON object");
 
   std::string out_path;
   int64_t elide = 16;
@@ -255,6 +521,8 @@ int main(int argc, char **argv) {
   try {
     if (run->parsed())
       return cmd_run(run_args);
+    if (compile->parsed())
+      return cmd_compile(compile_args, kiln_out);
     std::unique_ptr<Graph> g = import_onnx(model, import_options(input_shapes));
     if (inspect->parsed()) {
       ModelStats s = model_stats(*g);

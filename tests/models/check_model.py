@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--atol", type=float, default=None, help="default by kind, see docstring")
     ap.add_argument("--input-scale", type=float, default=1.0,
                     help="multiply the uniform [0,1) input (e.g. 255 for YOLOX)")
+    ap.add_argument("--target", choices=["reference", "cpu"], default="reference",
+                    help="the Kiln target to compare with ONNX Runtime")
     ap.add_argument("--kind", choices=["fp32", "fp16", "int8"], default=None,
                     help="override the detected tolerance rule")
     args = ap.parse_args(argv)
@@ -172,10 +174,12 @@ def main(argv=None) -> int:
 
     stem = model.name.removesuffix(".onnx")
     in_dir = args.work / f"{stem}.inputs"
-    out_dir = args.work / f"{stem}.kiln_out"
+    out_dir = args.work / f"{stem}.{args.target}_out"
     shutil.rmtree(out_dir, ignore_errors=True)
     in_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [str(args.kiln), "run", str(model), "--backend", "reference"]
+    cmd = [str(args.kiln), "run", str(model), "--target", args.target]
+    if args.target == "cpu":  # one run, compiled afresh: this checks the generated code
+        cmd += ["--warmup", "0", "--iterations", "1", "--no-cache"]
     for i, (name, x) in enumerate(feeds.items()):
         f = in_dir / f"input{i}.npy"
         np.save(f, x)
@@ -194,7 +198,7 @@ def main(argv=None) -> int:
                   if v.dtype.kind == "f" else v for k, v in feeds.items()}
         floor = dict(zip(expected, sess.run(None, nudged)))
 
-    print(f"model {model.name}: kind {kind}, rtol {rtol:g}, atol {atol:g}, inputs "
+    print(f"model {model.name}: target {args.target}, kind {kind}, rtol {rtol:g}, atol {atol:g}, inputs "
           + ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in feeds.items()))
     all_ok = True
     for name, ref in expected.items():

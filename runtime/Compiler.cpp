@@ -1,0 +1,126 @@
+#include "runtime/Compiler.h"
+
+#include "passes/KernelPasses.h"
+
+#include <elf.h>
+#include <link.h>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+#ifndef KILN_LLVM_VERSION
+#define KILN_LLVM_VERSION "15"
+#endif
+
+namespace kiln {
+
+void check_pipeline(const std::string &pipeline) {
+  if (pipeline != "default")
+    throw Error("unknown pass pipeline '" + pipeline + "' (available: default)");
+}
+
+int vector_lanes_for(const std::string &target) {
+  // Features are '+name' tokens separated by ',' or '/': match the whole token, so avx512fp16
+  // alone does not count.
+  std::string tok;
+  for (size_t i = 0; i <= target.size(); ++i) {
+    char c = i < target.size() ? target[i] : ',';
+    if (c == ',' || c == '/' || c == ' ') {
+      if (tok == "+avx512f")
+        return 16;
+      tok.clear();
+    } else {
+      tok += c;
+    }
+  }
+  return 8;
+}
+
+CompileResult compile_graph(const Graph &g, CpuBackend &backend, const std::string &pipeline) {
+  check_pipeline(pipeline);
+  CompileResult r;
+  LowerOptions lo;
+  lo.vector_lanes_f32 = vector_lanes_for(backend.host_target());
+  r.program = lower(g, lo);
+
+  // Identical kernels (same name and body: e.g. two equal 3x3 convs) are compiled once.
+  std::unordered_map<std::string, int> by_text;
+  std::map<std::string, int> name_uses;
+  std::vector<Kernel> kernels;
+  for (const Launch &l : r.program.launches) {
+    std::string text = kernel_to_string(l.kernel);
+    auto it = by_text.find(text);
+    if (it != by_text.end()) {
+      r.launch_kernel.push_back(it->second);
+      continue;
+    }
+    Kernel k = prepare_for_codegen(l.kernel);
+    // Symbols must be unique in the object: a second kernel named like an earlier one gets _N.
+    int n = name_uses[k.name]++;
+    if (n > 0)
+      k.name += "_" + std::to_string(n);
+    int idx = static_cast<int>(kernels.size());
+    by_text.emplace(std::move(text), idx);
+    r.launch_kernel.push_back(idx);
+    kernels.push_back(std::move(k));
+  }
+  r.module = backend.compile(kernels);
+  KILN_ASSERT(r.module.kernel_names.size() == kernels.size(), "backend: one symbol per kernel");
+  return r;
+}
+
+namespace {
+
+// The GNU build id of the main executable (unique per link), or "" when it has none.
+std::string executable_build_id() {
+  std::string id;
+  dl_iterate_phdr(
+      [](dl_phdr_info *info, size_t, void *out) -> int {
+        auto &id = *static_cast<std::string *>(out);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_NOTE)
+            continue;
+          auto *p = reinterpret_cast<const uint8_t *>(info->dlpi_addr + ph.p_vaddr);
+          const uint8_t *end = p + ph.p_memsz;
+          while (p + sizeof(ElfW(Nhdr)) <= end) {
+            auto *nh = reinterpret_cast<const ElfW(Nhdr) *>(p);
+            const uint8_t *name = p + sizeof(ElfW(Nhdr));
+            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && desc + nh->n_descsz <= end) {
+              static const char *hex = "0123456789abcdef";
+              for (uint32_t k = 0; k < nh->n_descsz; ++k) {
+                id += hex[desc[k] >> 4];
+                id += hex[desc[k] & 15];
+              }
+              return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+          }
+        }
+        return 1; // the first object is the executable; stop either way
+      },
+      &id);
+  return id;
+}
+
+} // namespace
+
+const std::string &compiler_release() {
+  static const std::string r = "kiln " KILN_VERSION " (LLVM " KILN_LLVM_VERSION ")";
+  return r;
+}
+
+const std::string &compiler_identity() {
+  static const std::string id = [] {
+    std::string s = compiler_release();
+    std::string build = executable_build_id();
+    return build.empty() ? s : s + " build " + build;
+  }();
+  return id;
+}
+
+} // namespace kiln

@@ -1,0 +1,480 @@
+// kiln::Session: the lazy JIT. run() finds the schedule for its input shapes and dtypes; a
+// miss loads it from the cache folder or compiles and captures it (and writes the cache), then
+// every run replays it.
+#include "codegen/llvm/LlvmBackend.h"
+#include "frontend/OnnxImporter.h"
+#include "runtime/CacheFile.h"
+#include "runtime/Compiler.h"
+#include "runtime/Schedule.h"
+#include "runtime/ThreadPool.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <kiln/kiln.h>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace kiln {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string type_str(ElementType t, const std::vector<int64_t> &shape) {
+  return std::string(element_type_name(t)) + "[" + shape_str(shape) + "]";
+}
+
+// "images:f32:1x3x416x416;..." in model input order: the schedule map's key.
+std::string signature(const std::vector<TensorInfo> &inputs) {
+  std::string s;
+  for (const TensorInfo &t : inputs)
+    s += t.name + ":" + type_str(t.type, t.shape) + ";";
+  return s;
+}
+
+nlohmann::json infos_to_json(const std::vector<TensorInfo> &v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const TensorInfo &t : v)
+    a.push_back({{"name", t.name}, {"dtype", element_type_name(t.type)}, {"shape", t.shape}});
+  return a;
+}
+
+std::vector<TensorInfo> infos_from_json(const nlohmann::json &a) {
+  std::vector<TensorInfo> v;
+  for (const auto &t : a) {
+    std::optional<DType> d = parse_dtype(t.at("dtype").get<std::string>());
+    if (!d)
+      throw CacheFileError("corrupt", "manifest: unknown dtype");
+    v.push_back({t.at("name").get<std::string>(), static_cast<ElementType>(*d),
+                 t.at("shape").get<std::vector<int64_t>>()});
+  }
+  return v;
+}
+
+std::vector<TensorInfo> infos_of(const std::vector<Value *> &values) {
+  std::vector<TensorInfo> v;
+  for (const Value *x : values)
+    v.push_back({x->name, static_cast<ElementType>(x->dtype), x->shape});
+  return v;
+}
+
+bool is_kiln_file(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, sizeof magic);
+  return f && std::memcmp(magic, "\x89KILN\r\n\x1a", 8) == 0;
+}
+
+std::string default_cache_dir() {
+  if (const char *d = std::getenv("KILN_CACHE_DIR"); d && *d)
+    return d;
+  if (const char *h = std::getenv("HOME"); h && *h)
+    return (fs::path(h) / ".cache" / "kiln").string();
+  return "";
+}
+
+void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
+
+} // namespace
+
+/// One compiled schedule with its model-level view.
+struct Entry {
+  std::vector<TensorInfo> inputs, outputs;
+  std::unique_ptr<Executable> exec;
+  Digest key{};
+  std::string manifest; ///< as stored in the .kiln file
+};
+
+struct Session::Impl {
+  SessionOptions opt;
+  std::string path;
+  bool from_file = false;
+  std::string model_bytes;
+  std::string model_sha;
+  std::unique_ptr<Graph> graph; ///< imported with the default shapes (ONNX models)
+  std::vector<TensorInfo> inputs, outputs;
+  std::string cache_dir; ///< "" when the cache is off
+  CpuBackend *backend = nullptr;
+  std::unique_ptr<ThreadPool> pool;
+  std::map<std::string, std::unique_ptr<Entry>> schedules;
+  Entry *last = nullptr;
+  SessionStats stats;
+  std::mutex busy;
+  // Per-run scratch, sized once per schedule so replay allocates nothing.
+  std::vector<const void *> in_ptrs;
+  std::vector<void *> out_ptrs;
+
+  Entry &schedule_for(const std::vector<TensorInfo> &shapes);
+  std::unique_ptr<Entry> load_entry(const std::string &file, const Digest *key);
+  std::unique_ptr<Entry> compile_entry(const std::vector<TensorInfo> &shapes, const Digest &key);
+  Digest key_for(const std::string &sig) const;
+  void note(const Entry &e); ///< stats of the schedule now in use
+  Status run(const std::vector<NamedTensor> &in, std::vector<NamedTensor> &out);
+};
+
+Digest Session::Impl::key_for(const std::string &sig) const {
+  Sha256 h;
+  h.field("kiln-cache-key v1");
+  h.field(model_sha);
+  h.field(sig);
+  h.field(opt.pipeline);
+  h.field(backend->host_target());
+  h.field(compiler_identity());
+  return h.finish();
+}
+
+std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const Digest *key) {
+  auto t0 = Clock::now();
+  std::unique_ptr<CacheFile> f = CacheFile::open(file, key);
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(f->manifest());
+  } catch (const nlohmann::json::exception &) {
+    throw CacheFileError("corrupt", "manifest is not JSON");
+  }
+  auto e = std::make_unique<Entry>();
+  std::string target;
+  ScheduleDesc desc;
+  try {
+    std::string release = m.at("release").get<std::string>();
+    if (release != compiler_release())
+      throw CacheFileError("stale", "built by " + release + ", this is " + compiler_release());
+    target = m.at("target").get<std::string>();
+    if (target != backend->host_target())
+      throw CacheFileError("foreign", "built for target " + target + ", this host is " +
+                                          backend->host_target());
+    e->inputs = infos_from_json(m.at("inputs"));
+    e->outputs = infos_from_json(m.at("outputs"));
+    desc = schedule_from_json(m.at("schedule"), f->weights_size());
+  } catch (const nlohmann::json::exception &x) {
+    throw CacheFileError("corrupt", std::string("manifest: ") + x.what());
+  }
+  if (desc.inputs.size() != e->inputs.size() || desc.outputs.size() != e->outputs.size())
+    throw CacheFileError("corrupt", "manifest: input/output count mismatch");
+  CompiledModule cm{target, desc.kernel_names, {f->object().begin(), f->object().end()}};
+  std::unique_ptr<LoadedModule> loaded;
+  try {
+    loaded = backend->load(cm);
+  } catch (const std::exception &x) {
+    throw CacheFileError("corrupt", std::string("cannot link its object code: ") + x.what());
+  }
+  e->key = f->key();
+  e->manifest = std::string(f->manifest());
+  e->exec = Executable::from_cache(std::move(desc), std::move(f), std::move(loaded));
+  stats.load_ms = ms_since(t0);
+  stats.compile_ms = 0;
+  return e;
+}
+
+std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo> &shapes,
+                                                    const Digest &key) {
+  auto t0 = Clock::now();
+  // The default graph serves its own shapes; other shapes re-import the model with them.
+  std::unique_ptr<Graph> other;
+  const Graph *g = graph.get();
+  if (!g || signature(infos_of(g->inputs())) != signature(shapes)) {
+    ImportOptions io;
+    for (const TensorInfo &t : shapes)
+      io.input_shapes[t.name] = t.shape;
+    other = import_onnx_bytes(model_bytes, fs::path(path).parent_path().string(), path, io);
+    g = other.get();
+    for (size_t i = 0; i < shapes.size(); ++i)
+      if (static_cast<ElementType>(g->inputs()[i]->dtype) != shapes[i].type)
+        throw Error("input '" + shapes[i].name + "' expects " +
+                    element_type_name(static_cast<ElementType>(g->inputs()[i]->dtype)) +
+                    " but got " + element_type_name(shapes[i].type));
+  }
+  CompileResult cr = compile_graph(*g, *backend, opt.pipeline);
+  std::unique_ptr<LoadedModule> loaded = backend->load(cr.module);
+  std::string target = cr.module.target;
+  auto e = std::make_unique<Entry>();
+  e->inputs = infos_of(g->inputs());
+  e->outputs = infos_of(g->outputs());
+  e->exec =
+      Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  e->key = key;
+  nlohmann::json m = {{"format", "kiln-schedule"},
+                      {"release", compiler_release()},
+                      {"compiler", compiler_identity()},
+                      {"target", target},
+                      {"pipeline", opt.pipeline},
+                      {"key", digest_hex(key)},
+                      {"model", {{"path", fs::absolute(path).string()}, {"sha256", model_sha}}},
+                      {"inputs", infos_to_json(e->inputs)},
+                      {"outputs", infos_to_json(e->outputs)},
+                      {"schedule", schedule_to_json(e->exec->desc())}};
+  e->manifest = m.dump();
+  stats.compile_ms = ms_since(t0);
+  stats.load_ms = 0;
+  return e;
+}
+
+Entry &Session::Impl::schedule_for(const std::vector<TensorInfo> &shapes) {
+  std::string sig = signature(shapes);
+  if (auto it = schedules.find(sig); it != schedules.end()) {
+    note(*it->second);
+    return *it->second;
+  }
+  if (from_file)
+    throw Error(path + " was compiled for " + signature(inputs) + " but the inputs are " + sig +
+                "; compile the model again for these shapes");
+  Digest key = key_for(sig);
+  std::unique_ptr<Entry> e;
+  std::string file =
+      cache_dir.empty() ? "" : (fs::path(cache_dir) / (digest_hex(key) + ".kiln")).string();
+  if (!file.empty() && fs::exists(file)) {
+    try {
+      e = load_entry(file, &key);
+      stats.cache = "hit";
+    } catch (const CacheFileError &x) {
+      notice("cache file " + file + " is " + x.kind + " (" + x.detail + "); recompiling");
+    } catch (const Error &x) {
+      notice(std::string(x.what()) + "; recompiling");
+    }
+  }
+  if (!e) {
+    e = compile_entry(shapes, key);
+    stats.cache = file.empty() ? "off" : "miss";
+    if (!file.empty()) {
+      try {
+        std::error_code ec;
+        fs::create_directories(cache_dir, ec);
+        if (ec)
+          throw Error("cannot create cache folder " + cache_dir + ": " + ec.message());
+        auto w = e->exec->weights();
+        write_cache_file(file, key, e->manifest, e->exec->object(), w);
+      } catch (const Error &x) {
+        notice(std::string(x.what()) + "; continuing without the cache");
+      }
+    }
+  }
+  Entry &ref = *e;
+  schedules[sig] = std::move(e);
+  note(ref);
+  return ref;
+}
+
+void Session::Impl::note(const Entry &e) {
+  const ScheduleDesc &d = e.exec->desc();
+  stats.kernels = static_cast<int>(d.launches.size());
+  stats.weight_only_kernels = d.weight_only_launches;
+  stats.arena_bytes = d.arena_bytes;
+  stats.weights_bytes = d.weights_bytes;
+  stats.schedules = static_cast<int>(schedules.size());
+}
+
+Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedTensor> &out) {
+  // Bind inputs by name, in model order, without allocating (the model has few inputs).
+  in_ptrs.resize(inputs.size());
+  const size_t n_in = inputs.size();
+  for (const NamedTensor &t : in) {
+    bool known = false;
+    for (const TensorInfo &i : inputs)
+      known = known || i.name == t.name;
+    if (!known) {
+      std::string names;
+      for (const TensorInfo &i : inputs)
+        names += (names.empty() ? "" : ", ") + i.name;
+      return Status::failure("the model has no input named '" + t.name + "' (inputs: " + names +
+                             ")");
+    }
+  }
+  auto find_input = [&](size_t i) -> const HostTensor * {
+    for (const NamedTensor &t : in)
+      if (t.name == inputs[i].name)
+        return &t.tensor;
+    return nullptr;
+  };
+  for (size_t i = 0; i < n_in; ++i) {
+    const HostTensor *t = find_input(i);
+    if (!t || !t->defined())
+      return Status::failure("missing input '" + inputs[i].name + "' (" +
+                             type_str(inputs[i].type, inputs[i].shape) + ")");
+  }
+  // The last schedule usually matches: compare types and shapes in place.
+  Entry *e = last;
+  for (size_t i = 0; e && i < n_in; ++i) {
+    const HostTensor *t = find_input(i);
+    if (t->type() != e->inputs[i].type || t->shape() != e->inputs[i].shape)
+      e = nullptr;
+  }
+  if (!e) {
+    std::vector<TensorInfo> shapes = inputs;
+    for (size_t i = 0; i < n_in; ++i) {
+      shapes[i].type = find_input(i)->type();
+      shapes[i].shape = find_input(i)->shape();
+    }
+    e = &schedule_for(shapes);
+    last = e;
+  }
+  for (size_t i = 0; i < n_in; ++i)
+    in_ptrs[i] = find_input(i)->data();
+
+  // Outputs already of the right name, type and shape are reused as they are.
+  const size_t n_out = e->outputs.size();
+  bool reuse = out.size() == n_out;
+  for (size_t o = 0; reuse && o < n_out; ++o) {
+    const TensorInfo &info = e->outputs[o];
+    const HostTensor &t = out[o].tensor;
+    reuse = out[o].name == info.name && t.defined() && t.type() == info.type &&
+            t.shape() == info.shape && (t.data() || t.numel() == 0);
+  }
+  if (!reuse) {
+    out.clear();
+    for (const TensorInfo &info : e->outputs)
+      out.push_back({info.name, HostTensor(info.type, info.shape)});
+  }
+  out_ptrs.resize(n_out);
+  for (size_t o = 0; o < n_out; ++o)
+    out_ptrs[o] = out[o].tensor.data();
+  e->exec->run(*pool, in_ptrs.data(), out_ptrs.data());
+  return Status();
+}
+
+// ---- the public surface: no exception crosses it ----
+
+namespace {
+template <class F> Status guarded(F &&f) {
+  try {
+    return f();
+  } catch (const Error &e) {
+    return Status::failure(e.what());
+  } catch (const CacheFileError &e) {
+    return Status::failure(e.what());
+  } catch (const std::bad_alloc &) {
+    return Status::failure("out of memory");
+  } catch (const std::exception &e) {
+    return Status::failure(std::string("internal error: ") + e.what());
+  }
+}
+} // namespace
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::Session(Session &&) noexcept = default;
+Session &Session::operator=(Session &&) noexcept = default;
+Session::~Session() = default;
+
+Result<Session> Session::open(const std::string &path, const SessionOptions &options) {
+  auto impl = std::make_unique<Impl>();
+  Status st = guarded([&]() -> Status {
+    Impl &s = *impl;
+    s.opt = options;
+    s.path = path;
+    if (options.target != "cpu")
+      return Status::failure("target '" + options.target + "' is not available (available: cpu)");
+    check_pipeline(options.pipeline);
+    s.backend = &llvm_cpu_backend();
+    int threads = options.threads > 0 ? options.threads
+                                      : static_cast<int>(std::thread::hardware_concurrency());
+    s.stats.threads = std::max(1, threads);
+    s.stats.target = s.backend->host_target();
+    if (!fs::exists(path))
+      return Status::failure(path + ": cannot open file");
+    if (is_kiln_file(path)) {
+      s.from_file = true;
+      std::unique_ptr<Entry> e;
+      try {
+        e = s.load_entry(path, nullptr);
+      } catch (const CacheFileError &x) {
+        return Status::failure("cache file " + path + " is " + x.kind + " (" + x.detail +
+                               "); compile it again with 'kiln compile'");
+      }
+      s.inputs = e->inputs;
+      s.outputs = e->outputs;
+      s.stats.cache = "file";
+      Entry &ref = *e;
+      s.schedules[signature(s.inputs)] = std::move(e);
+      s.note(ref);
+    } else {
+      auto t0 = Clock::now();
+      std::ifstream f(path, std::ios::binary);
+      std::ostringstream buf;
+      buf << f.rdbuf();
+      if (!f)
+        return Status::failure(path + ": cannot read the model");
+      s.model_bytes = buf.str();
+      Sha256 h;
+      h.update(s.model_bytes);
+      s.model_sha = digest_hex(h.finish());
+      ImportOptions io;
+      for (const auto &[name, shape] : options.input_shapes)
+        io.input_shapes[name] = shape;
+      s.graph = import_onnx_bytes(s.model_bytes, fs::path(path).parent_path().string(), path, io);
+      s.inputs = infos_of(s.graph->inputs());
+      s.outputs = infos_of(s.graph->outputs());
+      s.cache_dir = options.use_cache
+                        ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir)
+                        : "";
+      s.stats.import_ms = ms_since(t0);
+    }
+    s.pool = std::make_unique<ThreadPool>(s.stats.threads);
+    return Status();
+  });
+  if (!st)
+    return st;
+  return Session(std::move(impl));
+}
+
+const std::vector<TensorInfo> &Session::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo> &Session::outputs() const { return impl_->outputs; }
+
+Status Session::run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs) {
+  std::unique_lock lock(impl_->busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::failure("this session is running in another thread; use one session per "
+                           "thread");
+  return guarded([&] { return impl_->run(inputs, outputs); });
+}
+
+Result<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor> &inputs) {
+  std::vector<NamedTensor> out;
+  Status st = run(inputs, out);
+  if (!st)
+    return st;
+  return out;
+}
+
+Status Session::compile() {
+  std::unique_lock lock(impl_->busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::failure("this session is running in another thread; use one session per "
+                           "thread");
+  return guarded([&] {
+    impl_->schedule_for(impl_->inputs);
+    return Status();
+  });
+}
+
+Status Session::save(const std::string &kiln_path) {
+  Status st = compile();
+  if (!st)
+    return st;
+  std::unique_lock lock(impl_->busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::failure("this session is running in another thread; use one session per "
+                           "thread");
+  return guarded([&] {
+    Entry &e = impl_->schedule_for(impl_->inputs);
+    write_cache_file(kiln_path, e.key, e.manifest, e.exec->object(), e.exec->weights());
+    return Status();
+  });
+}
+
+SessionStats Session::stats() const {
+  SessionStats s = impl_->stats;
+  s.llvm_codegen_runs = impl_->backend ? impl_->backend->codegen_runs() : 0;
+  return s;
+}
+
+} // namespace kiln

@@ -1,0 +1,94 @@
+#include "runtime/ThreadPool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KILN_PAUSE() _mm_pause()
+#else
+#define KILN_PAUSE() std::this_thread::yield()
+#endif
+
+namespace kiln {
+
+namespace {
+// Some tens of microseconds of spinning (a pause is 10-140 cycles depending on the CPU): long
+// enough to catch the next launch of a run (launches follow each other within microseconds),
+// short enough not to steal much from other processes when cores are oversubscribed.
+constexpr int kSpinIterations = 4000;
+} // namespace
+
+ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)) {
+  for (int i = 1; i < threads_; ++i)
+    workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
+  for (std::thread &t : workers_)
+    t.join();
+}
+
+void ThreadPool::run_chunk(int chunk) {
+  // Contiguous chunks: chunk c covers [c*extent/chunks, (c+1)*extent/chunks).
+  int64_t begin = extent_ * chunk / chunks_;
+  int64_t end = extent_ * (chunk + 1) / chunks_;
+  if (begin < end)
+    fn_(args_, begin, end);
+}
+
+void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
+  if (extent <= 0)
+    return;
+  if (threads_ == 1 || extent == 1) {
+    fn(args, 0, extent);
+    return;
+  }
+  // Static assignment: the caller runs chunk 0, worker i chunk i. Every worker acknowledges
+  // every generation (even without a chunk), so no worker can still be reading this job when
+  // the next one is written.
+  fn_ = fn;
+  args_ = args;
+  extent_ = extent;
+  chunks_ = static_cast<int>(std::min<int64_t>(threads_, extent));
+  pending_.store(threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
+
+  run_chunk(0);
+  for (int spin = 0;; ++spin) {
+    int p = pending_.load(std::memory_order_acquire);
+    if (p == 0)
+      return;
+    if (spin < kSpinIterations)
+      KILN_PAUSE();
+    else
+      pending_.wait(p, std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker(int index) {
+  uint32_t seen = 0;
+  while (true) {
+    uint32_t g = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
+      KILN_PAUSE();
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      generation_.wait(seen, std::memory_order_acquire);
+      continue;
+    }
+    seen = g;
+    if (stop_.load(std::memory_order_acquire))
+      return;
+    if (index < chunks_)
+      run_chunk(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      pending_.notify_one();
+  }
+}
+
+} // namespace kiln

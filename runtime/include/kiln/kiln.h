@@ -1,0 +1,204 @@
+#pragma once
+/// Kiln's public C++ API: open a YOLO ONNX model (or a precompiled .kiln file), run it with
+/// named tensors, read named outputs. This header is all an application needs.
+///
+///   #include <kiln/kiln.h>
+///
+///   kiln::SessionOptions opt;              // target "cpu", all cores, cache in ~/.cache/kiln
+///   opt.input_shapes["images"] = {1, 3, 416, 416};
+///   kiln::Result<kiln::Session> s = kiln::Session::open("yolox_nano.onnx", opt);
+///   if (!s) {
+///     std::fprintf(stderr, "%s\n", s.error().c_str());
+///     return 1;
+///   }
+///   kiln::HostTensor img(kiln::ElementType::f32, {1, 3, 416, 416});
+///   fill(img.data_as<float>());            // the application's pre-processing
+///   auto out = s->run({{"images", img}});  // first run: compile (or load from cache), capture
+///   if (!out)
+///     return std::fprintf(stderr, "%s\n", out.error().c_str()), 1;
+///   for (const kiln::NamedTensor &o : *out)
+///     use(o.name, o.tensor.data_as<float>(), o.tensor.shape());
+///
+///   // Steady state: reuse the output tensors; replay allocates nothing.
+///   std::vector<kiln::NamedTensor> outputs;
+///   kiln::Status st = s->run({{"images", img}}, outputs);
+///
+/// Lazy JIT: the first run() with a given set of input shapes and dtypes compiles a schedule
+/// for them (or loads it from the cache folder, with no LLVM work at all), runs the kernels that
+/// depend only on weights once, and from then on replays the captured launch list. Another
+/// input shape gets its own schedule. A session opened from a .kiln file holds exactly the one
+/// schedule it was compiled for.
+///
+/// Errors are values: nothing throws out of this API. Messages are one line.
+///
+/// Threads: a Session is not safe for concurrent use. Use one Session per thread (sessions are
+/// independent and may run at the same time); a run() that finds its session busy in another
+/// thread fails at once with an error instead of waiting.
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln {
+
+/// Element types of model inputs and outputs (the ONNX ones Kiln supports).
+enum class ElementType : uint8_t { f32, f16, bf16, f64, i64, i32, i16, i8, u8, boolean };
+
+/// "f32", "f16", ... "bool".
+const char *element_type_name(ElementType t);
+size_t element_size(ElementType t);
+
+/// A dense row-major tensor in host memory. Copies share the data (like a shared_ptr). It either
+/// owns 64-byte aligned, zero-initialised memory or views memory the caller keeps alive.
+class HostTensor {
+public:
+  HostTensor() = default;
+  /// Owning: allocates and zero-fills numel * element_size bytes.
+  HostTensor(ElementType type, std::vector<int64_t> shape);
+  /// Non-owning view of `data` (which must outlive every use of the view).
+  static HostTensor view(ElementType type, std::vector<int64_t> shape, void *data);
+
+  bool defined() const { return defined_; }
+  ElementType type() const { return type_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * element_size(type_); }
+  void *data() { return data_; }
+  const void *data() const { return data_; }
+  template <class T> T *data_as() { return static_cast<T *>(data_); }
+  template <class T> const T *data_as() const { return static_cast<const T *>(data_); }
+
+private:
+  ElementType type_ = ElementType::f32;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  std::shared_ptr<void> owner_;
+  void *data_ = nullptr;
+  bool defined_ = false;
+};
+
+struct NamedTensor {
+  std::string name;
+  HostTensor tensor;
+};
+
+/// Name, element type and shape of a model input or output.
+struct TensorInfo {
+  std::string name;
+  ElementType type = ElementType::f32;
+  std::vector<int64_t> shape;
+};
+
+/// Success or a one-line error message.
+class [[nodiscard]] Status {
+public:
+  Status() = default;
+  static Status failure(std::string message) {
+    Status s;
+    s.error_ = std::move(message);
+    return s;
+  }
+  bool ok() const { return !error_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const std::string &error() const { return *error_; }
+
+private:
+  std::optional<std::string> error_;
+};
+
+/// A value or a one-line error message.
+template <class T> class [[nodiscard]] Result {
+public:
+  Result(T value) : value_(std::move(value)) {}
+  /// From a failed Status (a successful one makes an error result: there is no value).
+  Result(Status failed) : error_(failed.ok() ? "no value" : failed.error()) {}
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const std::string &error() const { return error_; }
+  T &value() { return *value_; }
+  const T &value() const { return *value_; }
+  T &operator*() { return *value_; }
+  const T &operator*() const { return *value_; }
+  T *operator->() { return &*value_; }
+  const T *operator->() const { return &*value_; }
+
+private:
+  std::optional<T> value_;
+  std::string error_;
+};
+
+struct SessionOptions {
+  /// Where kernels run: "cpu" (LLVM-generated code for the host CPU).
+  std::string target = "cpu";
+  /// Worker threads for one run, including the calling thread; 0: the hardware's cores.
+  int threads = 0;
+  /// Graph pass pipeline. Only "default" exists so far; it is part of the cache key.
+  std::string pipeline = "default";
+  /// Cache folder for compiled schedules; empty: $KILN_CACHE_DIR, else ~/.cache/kiln.
+  std::string cache_dir;
+  /// Off: always compile, never read or write the cache folder.
+  bool use_cache = true;
+  /// Shapes to import the model with, by input name (needed for symbolic dimensions). run()
+  /// with other shapes compiles another schedule.
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+};
+
+/// What the session did for the schedule of the most recent run() or compile().
+struct SessionStats {
+  /// "miss" (compiled and written to the cache), "hit" (loaded from the cache folder), "off"
+  /// (compiled, no cache), "file" (opened from a .kiln file).
+  std::string cache;
+  double import_ms = 0;        ///< reading the ONNX model (0 for a .kiln file)
+  double compile_ms = 0;       ///< lowering + code generation + capture (0 when loaded)
+  double load_ms = 0;          ///< reading, checking and linking a .kiln file (0 when compiled)
+  int kernels = 0;             ///< kernel launches per replayed run
+  int weight_only_kernels = 0; ///< launches run once at capture and dropped
+  int64_t arena_bytes = 0;     ///< activation memory shared by intermediate buffers
+  int64_t weights_bytes = 0;   ///< constants and precomputed (packed) weights
+  int schedules = 0;           ///< schedules this session holds
+  int threads = 1;
+  int llvm_codegen_runs = 0; ///< LLVM optimiser + code generator runs in this process
+  std::string target;        ///< the host target code was compiled for
+};
+
+class Session {
+public:
+  /// Opens MODEL.onnx (compiled lazily, on the first run) or a .kiln file (loaded now).
+  static Result<Session> open(const std::string &path, const SessionOptions &options = {});
+
+  Session(Session &&) noexcept;
+  Session &operator=(Session &&) noexcept;
+  ~Session();
+
+  /// The model's inputs and outputs with the shapes of the default schedule.
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+
+  /// Runs the model; returns new output tensors in model output order.
+  Result<std::vector<NamedTensor>> run(const std::vector<NamedTensor> &inputs);
+  /// Runs the model into `outputs`: tensors already there with the right name, type and shape
+  /// are written in place (no allocation); the vector is filled in when empty or mismatched.
+  Status run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs);
+
+  /// Compiles (or loads) the schedule for the default input shapes without running it.
+  Status compile();
+  /// Writes the default schedule as a .kiln file (atomically), compiling it first if needed.
+  Status save(const std::string &kiln_path);
+
+  SessionStats stats() const;
+
+  struct Impl;
+
+private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// "kiln 0.1.0 (LLVM 15.0.6)": part of every cache key.
+std::string version();
+
+} // namespace kiln
