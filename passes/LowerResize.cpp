@@ -1,5 +1,5 @@
 // Resize: per-axis source indices (and linear weights) are computed at lowering time with the
-// reference interpreter's exact float code, so nearest-mode ties land on the same pixel. An
+// shared coordinate code of ir/ResizeCoords.h, so nearest-mode ties land on the same pixel. An
 // axis whose map is the identity or an integer upscale (x -> x / s) is indexed arithmetically;
 // any other map reads a small constant table.
 //
@@ -9,6 +9,8 @@
 #include "passes/LowerContext.h"
 #include "passes/LowerLoops.h"
 
+#include "ir/ResizeCoords.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -17,41 +19,6 @@ namespace kiln {
 using namespace lw;
 
 namespace {
-
-// ---- the reference's coordinate math (ir/reference/Resize.cpp), kept identical ----
-
-float original_coordinate(const Node &n, const std::string &mode, float x, float scale,
-                          int64_t in_len, int64_t out_len) {
-  if (mode == "half_pixel")
-    return (x + 0.5f) / scale - 0.5f;
-  if (mode == "pytorch_half_pixel")
-    return out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
-  if (mode == "align_corners")
-    return out_len == 1 ? 0.0f
-                        : x * static_cast<float>(in_len - 1) / static_cast<float>(out_len - 1);
-  if (mode == "asymmetric")
-    return x / scale;
-  if (mode == "half_pixel_symmetric") {
-    float adjustment = static_cast<float>(out_len) / (scale * static_cast<float>(in_len));
-    float center = static_cast<float>(in_len) / 2.0f;
-    float offset = center * (1.0f - adjustment);
-    return static_cast<float>(offset + (static_cast<double>(x) + 0.5) / scale - 0.5);
-  }
-  no_kernel(n, "coordinate_transformation_mode '" + mode + "'");
-}
-
-int64_t nearest_index(const Node &n, const std::string &mode, float x) {
-  float fl = std::floor(x);
-  if (mode == "round_prefer_floor")
-    return static_cast<int64_t>(x - fl == 0.5f ? fl : std::round(x));
-  if (mode == "round_prefer_ceil")
-    return static_cast<int64_t>(x - fl == 0.5f ? std::ceil(x) : std::round(x));
-  if (mode == "floor")
-    return static_cast<int64_t>(fl);
-  if (mode == "ceil")
-    return static_cast<int64_t>(std::ceil(x));
-  no_kernel(n, "nearest_mode '" + mode + "'");
-}
 
 /// One axis: where each output coordinate reads from.
 struct AxisMap {
@@ -70,10 +37,10 @@ AxisMap build_axis(const Node &n, int64_t in_len, int64_t out_len, float scale) 
   m.i0.resize(out_len), m.i1.resize(out_len), m.w0.assign(out_len, 1.0f),
       m.w1.assign(out_len, 0.0f);
   for (int64_t o = 0; o < out_len; ++o) {
-    float xo = original_coordinate(n, ctm, static_cast<float>(o), scale, in_len, out_len);
+    float xo = resize_original_coordinate(ctm, static_cast<float>(o), scale, in_len, out_len);
     if (mode == "nearest") {
       m.i0[o] = m.i1[o] =
-          std::clamp<int64_t>(nearest_index(n, a.s("nearest_mode"), xo), 0, in_len - 1);
+          std::clamp<int64_t>(resize_nearest_index(a.s("nearest_mode"), xo), 0, in_len - 1);
       continue;
     }
     xo = std::clamp(xo, 0.0f, static_cast<float>(in_len - 1));
