@@ -76,6 +76,9 @@ Outs import_conv(ImportContext &cx) {
   Window win = read_window(cx, x, weight_kernel(cx, w));
   Attrs a = window_attrs(win);
   a.set("group", cx.attr_i("group", 1));
+  // The epilogue is the fusion pass's to fill in (passes/Fuse.h).
+  a.set("activation", std::string("none"));
+  a.set("alpha", 0.0);
   std::vector<Value *> ins = {x, w};
   if (Value *b = cx.input(2))
     ins.push_back(b);

@@ -308,12 +308,23 @@ void check_bias(Infer &c, const Value &x, int64_t m) {
 }
 
 void conv(Infer &c) {
-  c.arity(2, 3);
+  c.arity(2, 4);
   const Value &x = c.in(0), &w = c.in(1);
   c.kind(x, "input X", Kind::floating);
   c.same_dtype(w, "weight W", x, "input X");
   Shape out = conv_shape(c, x, w);
   check_bias(c, x, out[1]);
+  // The fused epilogue (passes/Fuse.h): absent attributes mean no activation, so graphs built
+  // by hand and older text IR stay valid.
+  if (c.has("activation"))
+    c.choice("activation", {"none", "relu", "sigmoid", "silu", "leaky_relu", "hardswish"});
+  if (c.has("alpha"))
+    c.f("alpha");
+  if (const Value *r = c.opt(3)) {
+    c.same_dtype(*r, "residual", x, "input X");
+    if (r->shape != out)
+      c.fail("residual has shape " + shape_str(r->shape) + " but the output is " + shape_str(out));
+  }
   c.out(x.dtype, out);
 }
 

@@ -24,16 +24,28 @@ struct BufferDecl {
   /// Intermediate buffers computed only from constants (e.g. packed weights): the runtime
   /// computes them once at capture time and keeps them like constants.
   bool weight_only = false;
-  /// For an Output that is also an alias of another buffer: unused for now (-1).
+  /// A view: this buffer's bytes are those of buffer `alias_of` starting at `alias_offset`
+  /// bytes (set by eliminate_concat, passes/ProgramPasses.h). Always a root (a buffer that is
+  /// no alias itself) after that pass; -1: the buffer has its own memory.
   int alias_of = -1;
+  int64_t alias_offset = 0;
+};
+
+/// A launch that only copies: dst[dst_at + r*dst_row + j] = src[src_at + r*src_row + j] for
+/// r < rows, j < len (elements). Set by lowering on movement kernels (Concat, Split, contiguous
+/// Slice, Reshape, Identity) so that program passes can replace the copy by a view.
+struct CopyDesc {
+  int src = -1, dst = -1; ///< buffer ids
+  int64_t rows = 0, len = 0, src_row = 0, src_at = 0, dst_row = 0, dst_at = 0;
 };
 
 /// One kernel launch: the kernel and, for each of its params, the buffer it binds.
 struct Launch {
   Kernel kernel;
-  std::vector<int> args;    ///< buffer ids, one per kernel.params entry
-  bool weight_only = false; ///< depends only on constants: run once at capture, then dropped
-  std::string node;         ///< graph node name(s) it implements, for profiles and errors
+  std::vector<int> args;        ///< buffer ids, one per kernel.params entry
+  bool weight_only = false;     ///< depends only on constants: run once at capture, then dropped
+  std::string node;             ///< graph node name(s) it implements, for profiles and errors
+  std::optional<CopyDesc> copy; ///< set when the launch is a plain row copy
 };
 
 struct Program {

@@ -184,6 +184,25 @@ int pack_conv_weights(LowerContext &cx, const Node &n, const ConvGeom &g, const 
   return packed;
 }
 
+/// The fused activation of Conv's epilogue (ops.def), on the f32 accumulator: the same
+/// formulas as the standalone elementwise kernels, so fused and unfused outputs agree.
+Expr conv_activation(const Node &n, const std::string &act, Expr v) {
+  auto k = [](double c) { return fimm(c, DType::f32); };
+  if (act == "none")
+    return v;
+  if (act == "relu")
+    return emax(v, k(0));
+  if (act == "sigmoid")
+    return unary(UnOp::Sigmoid, v);
+  if (act == "silu")
+    return v * unary(UnOp::Sigmoid, v);
+  if (act == "leaky_relu")
+    return select(le(k(0), v), v, k(n.attrs.f("alpha")) * v);
+  if (act == "hardswish")
+    return v * emax(k(0), emin(k(1), binary(BinOp::Div, v, k(6)) + k(0.5)));
+  no_cpu_kernel(n, "activation '" + act + "'");
+}
+
 /// The direct convolution kernel for Conv (integer = false) and ConvInteger.
 void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   check_4d(n);
@@ -198,6 +217,9 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   const Value *bias = !integer && n.inputs.size() > 2 ? n.inputs[2] : nullptr;
   const Value *xzp = integer ? n.inputs[2] : nullptr;
   const Value *wzp = integer ? n.inputs[3] : nullptr;
+  const Value *residual = !integer && n.inputs.size() > 3 ? n.inputs[3] : nullptr;
+  const std::string act =
+      !integer && n.attrs.has("activation") ? n.attrs.s("activation") : std::string("none");
 
   // Depthwise f32 weights are already in the packed order ([G][1][KH][KW][1][1]).
   bool pack = integer || !(ocb == 1 && g.mg == 1 && g.cg == 1 && w->dtype == DType::f32);
@@ -209,12 +231,17 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   name += window_detail(g.kh, g.kw, g.sh, g.sw, g.dh, g.dw);
   if (g.group > 1 && !g.is_depthwise())
     name += "g" + std::to_string(g.group);
+  if (act != "none")
+    name += "_" + act;
+  if (residual)
+    name += "_add";
   name += "_" + std::string(dtype_name(x->dtype));
   KernelBuilder kb(name);
   int xb = kb.param(cx.prog, cx.buffer(x), false);
   int wb = kb.param(cx.prog, wbuf, false);
   int bb = bias ? kb.param(cx.prog, cx.buffer(bias), false) : -1;
   int zb = xzp ? kb.param(cx.prog, cx.buffer(xzp), false) : -1;
+  int rb = residual ? kb.param(cx.prog, cx.buffer(residual), false) : -1;
   int yb = kb.param(cx.prog, cx.buffer(y), true);
   const int acc = kb.new_local(), xv = kb.new_local();
 
@@ -314,8 +341,10 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
             Expr j = pix(u, l);
             Expr idx = t.flat ? (ni * imm(g.m) + oc) * imm(pixels) + r * imm(row_len) + j
                               : ((ni * imm(g.m) + oc) * imm(g.oh) + r) * imm(g.ow) + j;
-            Expr val = store_cast(y->dtype, load(acc, {adt, 1}, acc_at(o, u, l)));
-            return store(yb, idx, val, pix_ok(j));
+            Expr val = conv_activation(n, act, load(acc, {adt, 1}, acc_at(o, u, l)));
+            if (residual)
+              val = val + load_as(rb, residual->dtype, adt, idx, pix_ok(j));
+            return store(yb, idx, store_cast(y->dtype, val), pix_ok(j));
           });
         });
         return g.mg % ocb != 0 ? if_then(lt(oc_local(o), imm(g.mg)), st) : st;

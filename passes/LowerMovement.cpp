@@ -16,6 +16,13 @@ namespace {
 
 Expr lt(Expr a, Expr b) { return binary(BinOp::Lt, a, b); }
 
+/// Marks the launch just emitted as a plain row copy (see CopyDesc) for program passes.
+void mark_copy(LowerContext &cx, const Value *src, const Value *dst, int64_t rows, int64_t len,
+               int64_t src_row, int64_t src_at, int64_t dst_row, int64_t dst_at) {
+  cx.prog.launches.back().copy =
+      CopyDesc{cx.buffer(src), cx.buffer(dst), rows, len, src_row, src_at, dst_row, dst_at};
+}
+
 int64_t prod(const Shape &s, size_t b, size_t e) {
   int64_t p = 1;
   for (size_t i = b; i < e && i < s.size(); ++i)
@@ -58,6 +65,9 @@ void strided_copy(LowerContext &cx, const Node &n, const Value *in, const Value 
   };
   bool vector = inner_st == 0 || inner_st == 1;
   emit(cx, n, kb, emit_rows(kb, rows, cols, cx.opt.vector_lanes_f32, vector, body));
+  // One contiguous run (a Slice of a contiguous range): a view candidate.
+  if (rows == 1 && (inner_st == 1 || cols == 1) && in->dtype == out->dtype)
+    mark_copy(cx, in, out, 1, cols, cols, base, cols, 0);
 }
 
 /// Flat copy (Identity, Reshape: a buffer-to-buffer copy until aliasing lands).
@@ -71,6 +81,9 @@ void flat_copy(LowerContext &cx, const Node &n) {
       emit_rows(kb, 1, shape_numel(out->shape), cx.opt.vector_lanes_f32, true, [&](Expr, Expr col) {
         return store(ob, col, load(ib, {in->dtype, 1}, col));
       }));
+  int64_t numel = shape_numel(out->shape);
+  if (in->dtype == out->dtype && shape_numel(in->shape) == numel)
+    mark_copy(cx, in, out, 1, numel, numel, 0, numel, 0);
 }
 
 /// Copies rows of `len` elements: dst[row*dst_row + dst_at + j] = src[row*src_row + src_at + j].
@@ -94,6 +107,7 @@ void row_copy(LowerContext &cx, const Node &n, const std::string &detail, const 
                  load(ib, {src->dtype, 1}, at(r, src_row, src_at, col)));
   };
   emit(cx, n, kb, emit_rows(kb, rows, len, cx.opt.vector_lanes_f32, true, body));
+  mark_copy(cx, src, dst, rows, len, src_row, src_at, dst_row, dst_at);
 }
 
 void lower_concat(LowerContext &cx, const Node &n) {

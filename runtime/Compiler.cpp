@@ -17,9 +17,12 @@
 
 namespace kiln {
 
-void check_pipeline(const std::string &pipeline) {
-  if (pipeline != "default")
-    throw Error("unknown pass pipeline '" + pipeline + "' (available: default)");
+Pipeline check_pipeline(const std::string &pipeline) {
+  try {
+    return parse_pipeline(pipeline);
+  } catch (const Error &e) {
+    throw Error("unknown pass pipeline '" + pipeline + "': " + e.what());
+  }
 }
 
 int vector_lanes_for(const std::string &target) {
@@ -39,12 +42,15 @@ int vector_lanes_for(const std::string &target) {
   return 8;
 }
 
-CompileResult compile_graph(const Graph &g, CpuBackend &backend, const std::string &pipeline) {
-  check_pipeline(pipeline);
+CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pipeline,
+                            const PassOptions &pass_options, PassReport *report) {
+  Pipeline passes = check_pipeline(pipeline);
+  run_graph_passes(g, passes, pass_options, report);
   CompileResult r;
   LowerOptions lo;
   lo.vector_lanes_f32 = vector_lanes_for(backend.host_target());
   r.program = lower(g, lo);
+  run_program_passes(r.program, passes, pass_options, report);
 
   // Identical kernels (same name and body: e.g. two equal 3x3 convs) are compiled once.
   std::unordered_map<std::string, int> by_text;

@@ -3,6 +3,7 @@
 /// kernels -> object code (LLVM backend). Only a cache miss runs it.
 #include "codegen/Backend.h"
 #include "passes/Lower.h"
+#include "passes/PassManager.h"
 
 #include <string>
 #include <vector>
@@ -15,15 +16,18 @@ struct CompileResult {
   CompiledModule module;
 };
 
-/// Pass pipelines that exist (only "default" so far); throws kiln::Error for another name.
-void check_pipeline(const std::string &pipeline);
+/// The pipeline text parsed (passes/PassManager.h); throws kiln::Error "unknown pass pipeline
+/// 'TEXT': unknown pass 'x' (valid: ...)" for a bad one.
+Pipeline check_pipeline(const std::string &pipeline);
 
 /// 16 f32 lanes when the target has AVX-512F, else 8.
 int vector_lanes_for(const std::string &target);
 
-/// import is the caller's; lower -> prepare_for_codegen -> dedupe identical kernels -> unique
-/// symbol names -> backend.compile.
-CompileResult compile_graph(const Graph &g, CpuBackend &backend, const std::string &pipeline);
+/// import is the caller's; graph passes (they rewrite `g`) -> lower -> program passes ->
+/// prepare_for_codegen -> dedupe identical kernels -> unique symbol names -> backend.compile.
+/// Each pass's time and whether it changed anything go to `report` when given.
+CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pipeline,
+                            const PassOptions &pass_options = {}, PassReport *report = nullptr);
 
 /// "kiln 0.1.0 (LLVM 15.0.6)": a .kiln file from another release is stale.
 const std::string &compiler_release();

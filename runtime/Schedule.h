@@ -29,9 +29,12 @@ struct SlotDesc {
   DType dtype = DType::f32;
   Shape shape;
   Place place = Place::None;
-  int64_t offset = 0; ///< in the weights block or the arena
+  int64_t offset = 0; ///< in the weights block or the arena, or into the input/output tensor
   int64_t bytes = 0;
   int io = -1; ///< Input/Output: index among the model's inputs/outputs
+  /// A view (BufferDecl::alias_of): the buffer whose memory this one shares; place and offset
+  /// are already resolved (the root's place, offset within it). -1: its own memory.
+  int view_of = -1;
 };
 
 struct LaunchDesc {
@@ -52,19 +55,32 @@ struct ScheduleDesc {
   std::vector<std::string> kernel_names;
   int weight_only_launches = 0; ///< run at capture and dropped
   int64_t arena_bytes = 0, weights_bytes = 0;
+  /// The memory plan's yardsticks: the most bytes simultaneously live at one launch (no
+  /// placement can do better) and the sum of all arena buffers (no reuse at all).
+  int64_t arena_lower_bound_bytes = 0, arena_naive_bytes = 0;
 };
 
 nlohmann::json schedule_to_json(const ScheduleDesc &d);
 /// Parses and bounds-checks a manifest's schedule; throws CacheFileError("corrupt", ...).
 ScheduleDesc schedule_from_json(const nlohmann::json &j, size_t weights_size);
 
-/// Greedy best-fit placement of buffers with lifetimes [first, last] (launch indices,
-/// inclusive) into one arena: largest first, each at the lowest-waste gap among the already
-/// placed buffers whose lifetimes overlap. Offsets are multiples of `align`.
+/// Placement of buffers with lifetimes [first, last] (launch indices, inclusive) into one
+/// arena: greedy, one buffer at a time in a priority order, each into the best-fitting gap
+/// among the already placed buffers whose lifetimes overlap. Several orders (by size, by
+/// lifetime length, by size x lifetime, then sizes with seeded noise) are tried until one meets
+/// the lower bound, and the smallest arena kept. Offsets are multiples of `align`; sizes count
+/// rounded up to it.
 struct ArenaRequest {
   int64_t bytes;
   int first, last;
 };
+struct ArenaPlan {
+  std::vector<int64_t> offsets; ///< one per request
+  int64_t bytes = 0;            ///< the arena size
+  int64_t lower_bound = 0;      ///< max over launches of the bytes live at it
+  int64_t naive = 0;            ///< sum of all sizes
+};
+ArenaPlan plan_arena(const std::vector<ArenaRequest> &req, int64_t align = 64);
 std::vector<int64_t> plan_arena(const std::vector<ArenaRequest> &req, int64_t *arena_bytes,
                                 int64_t align = 64);
 
@@ -125,7 +141,12 @@ private:
   };
   std::vector<void *> table_; ///< every launch's argument pointers, back to back
   std::vector<Op> ops_;
-  std::vector<std::pair<size_t, int>> input_patches_, output_patches_; ///< (table slot, io)
+  struct Patch {
+    size_t slot;
+    int io;
+    int64_t offset; ///< a view into the input/output tensor
+  };
+  std::vector<Patch> input_patches_, output_patches_;
 };
 
 } // namespace kiln

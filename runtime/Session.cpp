@@ -5,6 +5,7 @@
 #include "frontend/OnnxImporter.h"
 #include "runtime/CacheFile.h"
 #include "runtime/Compiler.h"
+#include "runtime/OpenclTarget.h"
 #include "runtime/Schedule.h"
 #include "runtime/ThreadPool.h"
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <kiln/kiln.h>
 #include <map>
 #include <mutex>
@@ -92,12 +94,14 @@ void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c
 struct Entry {
   std::vector<TensorInfo> inputs, outputs;
   std::unique_ptr<Executable> exec;
+  std::unique_ptr<OpenclRunner> cl; ///< --target opencl: replays exec's schedule on the device
   Digest key{};
   std::string manifest; ///< as stored in the .kiln file
 };
 
 struct Session::Impl {
   SessionOptions opt;
+  Pipeline passes; ///< opt.pipeline parsed; its expanded form is what cache keys hash
   std::string path;
   bool from_file = false;
   std::string model_bytes;
@@ -106,6 +110,8 @@ struct Session::Impl {
   std::vector<TensorInfo> inputs, outputs;
   std::string cache_dir; ///< "" when the cache is off
   CpuBackend *backend = nullptr;
+  std::unique_ptr<OpenclDevice> ocl; ///< --target opencl; backend is then ocl_kernels
+  std::unique_ptr<CpuBackend> ocl_kernels;
   std::unique_ptr<ThreadPool> pool;
   std::map<std::string, std::unique_ptr<Entry>> schedules;
   Entry *last = nullptr;
@@ -128,8 +134,10 @@ Digest Session::Impl::key_for(const std::string &sig) const {
   h.field("kiln-cache-key v1");
   h.field(model_sha);
   h.field(sig);
-  h.field(opt.pipeline);
+  h.field(passes.str());
   h.field(backend->host_target());
+  if (ocl) // program binaries are per device and driver
+    h.field(ocl->key());
   h.field(compiler_identity());
   return h.finish();
 }
@@ -172,8 +180,11 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
   e->key = f->key();
   e->manifest = std::string(f->manifest());
   e->exec = Executable::from_cache(std::move(desc), std::move(f), std::move(loaded));
+  if (ocl)
+    e->cl = opencl_load(*ocl, *e->exec, file);
   stats.load_ms = ms_since(t0);
   stats.compile_ms = 0;
+  stats.passes.clear();
   return e;
 }
 
@@ -181,9 +192,12 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                                                     const Digest &key) {
   auto t0 = Clock::now();
   // The default graph serves its own shapes; other shapes re-import the model with them.
+  // Graph passes rewrite the graph they compile, so the default graph is consumed here.
   std::unique_ptr<Graph> other;
-  const Graph *g = graph.get();
-  if (!g || signature(infos_of(g->inputs())) != signature(shapes)) {
+  if (graph && signature(infos_of(graph->inputs())) == signature(shapes))
+    other = std::move(graph);
+  Graph *g = other.get();
+  if (!g) {
     ImportOptions io;
     for (const TensorInfo &t : shapes)
       io.input_shapes[t.name] = t.shape;
@@ -195,20 +209,36 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                     element_type_name(static_cast<ElementType>(g->inputs()[i]->dtype)) +
                     " but got " + element_type_name(shapes[i].type));
   }
-  CompileResult cr = compile_graph(*g, *backend, opt.pipeline);
-  std::unique_ptr<LoadedModule> loaded = backend->load(cr.module);
+  PassOptions po;
+  if (!opt.print_ir_after.empty()) {
+    po.print = opt.print_ir_after == "all" ? PassOptions::Print::AfterAll
+                                           : PassOptions::Print::AfterChange;
+    po.print_to = &std::cerr;
+  }
+  PassReport report;
+  CompileResult cr = compile_graph(*g, *backend, passes.str(), po, &report);
+  stats.passes.clear();
+  for (const PassRecord &r : report)
+    stats.passes.push_back({r.name, r.ms, r.changed});
   std::string target = cr.module.target;
   auto e = std::make_unique<Entry>();
   e->inputs = infos_of(g->inputs());
   e->outputs = infos_of(g->outputs());
-  e->exec =
-      Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  if (ocl) {
+    OpenclCompiled c = opencl_capture(*ocl, *backend, cr);
+    e->exec = std::move(c.exec);
+    e->cl = std::move(c.runner);
+  } else {
+    std::unique_ptr<LoadedModule> loaded = backend->load(cr.module);
+    e->exec =
+        Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  }
   e->key = key;
   nlohmann::json m = {{"format", "kiln-schedule"},
                       {"release", compiler_release()},
                       {"compiler", compiler_identity()},
                       {"target", target},
-                      {"pipeline", opt.pipeline},
+                      {"pipeline", passes.str()},
                       {"key", digest_hex(key)},
                       {"model", {{"path", fs::absolute(path).string()}, {"sha256", model_sha}}},
                       {"inputs", infos_to_json(e->inputs)},
@@ -270,6 +300,8 @@ void Session::Impl::note(const Entry &e) {
   stats.kernels = static_cast<int>(d.launches.size());
   stats.weight_only_kernels = d.weight_only_launches;
   stats.arena_bytes = d.arena_bytes;
+  stats.arena_lower_bound_bytes = d.arena_lower_bound_bytes;
+  stats.arena_naive_bytes = d.arena_naive_bytes;
   stats.weights_bytes = d.weights_bytes;
   stats.schedules = static_cast<int>(schedules.size());
 }
@@ -338,7 +370,10 @@ Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedT
   out_ptrs.resize(n_out);
   for (size_t o = 0; o < n_out; ++o)
     out_ptrs[o] = out[o].tensor.data();
-  e->exec->run(*pool, in_ptrs.data(), out_ptrs.data());
+  if (e->cl)
+    e->cl->run(in_ptrs.data(), out_ptrs.data());
+  else
+    e->exec->run(*pool, in_ptrs.data(), out_ptrs.data());
   return Status();
 }
 
@@ -371,14 +406,25 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
     Impl &s = *impl;
     s.opt = options;
     s.path = path;
-    if (options.target != "cpu")
-      return Status::failure("target '" + options.target + "' is not available (available: cpu)");
-    check_pipeline(options.pipeline);
+    if (options.target != "cpu" && options.target != "opencl")
+      return Status::failure("target '" + options.target +
+                             "' is not available (available: cpu, opencl)");
+    s.passes = check_pipeline(options.pipeline);
+    if (!options.print_ir_after.empty() && options.print_ir_after != "all" &&
+        options.print_ir_after != "changed")
+      return Status::failure("print_ir_after '" + options.print_ir_after +
+                             "' must be \"all\", \"changed\" or empty");
     s.backend = &llvm_cpu_backend();
     int threads = options.threads > 0 ? options.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     s.stats.threads = std::max(1, threads);
     s.stats.target = s.backend->host_target();
+    if (options.target == "opencl") {
+      s.ocl = OpenclDevice::open(options.device);
+      s.ocl_kernels = opencl_kernel_collector();
+      s.backend = s.ocl_kernels.get();
+      s.stats.target = "opencl: " + s.ocl->key();
+    }
     if (!fs::exists(path))
       return Status::failure(path + ": cannot open file");
     if (is_kiln_file(path)) {

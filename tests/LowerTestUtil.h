@@ -17,11 +17,10 @@
 
 namespace kiln::testing {
 
-/// Lowers `g` (with `opt`), compiles and runs it; `inputs` in Graph::inputs() order. Each launch
-/// runs its parallel range in a few [begin, end) pieces, as the thread pool would.
-inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor> &inputs,
-                                       const LowerOptions &opt) {
-  Program p = lower(g, opt);
+/// Compiles and runs a lowered program; `inputs` in Program::inputs order. Each launch runs its
+/// parallel range in a few [begin, end) pieces, as the thread pool would. Views
+/// (BufferDecl::alias_of) share their root buffer's memory.
+inline std::vector<Tensor> run_program(const Program &p, const std::vector<Tensor> &inputs) {
   std::vector<Kernel> kernels;
   for (const Launch &l : p.launches)
     kernels.push_back(prepare_for_codegen(l.kernel));
@@ -32,11 +31,21 @@ inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor>
   std::vector<Tensor> bufs(p.buffers.size());
   for (size_t i = 0; i < p.buffers.size(); ++i) {
     const BufferDecl &b = p.buffers[i];
+    if (b.alias_of >= 0)
+      continue;
     bufs[i] = b.constant ? b.constant->clone() : Tensor(b.dtype, b.shape);
     if (b.constant) {
       EXPECT_EQ(b.kind, BufferDecl::Kind::Constant) << b.name;
     }
   }
+  auto ptr = [&](int id) -> uint8_t * {
+    int64_t off = 0;
+    while (p.buffers[id].alias_of >= 0) {
+      off += p.buffers[id].alias_offset;
+      id = p.buffers[id].alias_of;
+    }
+    return static_cast<uint8_t *>(bufs[id].raw()) + off;
+  };
   EXPECT_EQ(inputs.size(), p.inputs.size());
   for (size_t i = 0; i < inputs.size() && i < p.inputs.size(); ++i) {
     Tensor &dst = bufs[p.inputs[i]];
@@ -48,8 +57,9 @@ inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor>
     const Launch &l = p.launches[li];
     std::vector<void *> args;
     for (size_t a = 0; a < l.args.size(); ++a) {
-      EXPECT_EQ(l.kernel.params[a].numel, bufs[l.args[a]].numel()) << l.kernel.name;
-      args.push_back(bufs[l.args[a]].raw());
+      const BufferDecl &b = p.buffers[l.args[a]];
+      EXPECT_EQ(l.kernel.params[a].numel, shape_numel(b.shape)) << l.kernel.name;
+      args.push_back(ptr(l.args[a]));
     }
     KernelFn fn = mod->function(li);
     int64_t n = l.kernel.parallel_extent;
@@ -58,9 +68,20 @@ inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor>
       fn(args.data(), n * k / pieces, n * (k + 1) / pieces);
   }
   std::vector<Tensor> outs;
-  for (int id : p.outputs)
-    outs.push_back(bufs[id]);
+  for (int id : p.outputs) {
+    const BufferDecl &b = p.buffers[id];
+    Tensor t(b.dtype, b.shape);
+    if (t.nbytes() > 0)
+      std::memcpy(t.raw(), ptr(id), t.nbytes());
+    outs.push_back(t);
+  }
   return outs;
+}
+
+/// Lowers `g` (with `opt`), compiles and runs it; `inputs` in Graph::inputs() order.
+inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor> &inputs,
+                                       const LowerOptions &opt) {
+  return run_program(lower(g, opt), inputs);
 }
 
 inline std::vector<Tensor> run_lowered(const Graph &g, const std::vector<Tensor> &inputs) {

@@ -4,7 +4,7 @@ set(KILN_PYTHON ${CMAKE_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with
 set(KILN_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
 set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR})
 
-foreach(suite ops cli inspect)
+foreach(suite ops cli inspect detect)
   add_test(NAME py_${suite}
            COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_SOURCE_DIR}/tests/${suite})
   set_tests_properties(py_${suite} PROPERTIES ENVIRONMENT "${KILN_TEST_ENV}" TIMEOUT 900)
@@ -15,13 +15,25 @@ set(KILN_MODELS yolov8n_fp32_recon yolov8n-seg_320_fp32_recon yolov5n_fp32_cast 
     yolox_nano int8/yolov8n_int8_dynamic int8/yolov8n_int8_qdq int8/yolov8n-seg_320_int8_dynamic)
 foreach(m ${KILN_MODELS})
   string(REPLACE "/" "_" tname ${m})
-  foreach(target reference cpu)
+  foreach(target reference cpu opencl)
     add_test(NAME model_${target}_${tname}
              COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
                      ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
                      --work ${CMAKE_BINARY_DIR}/models --target ${target})
     set_tests_properties(model_${target}_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
   endforeach()
+  # Pass configurations against ORT on YOLOv8n: -O0, and -O3 with each single pass disabled.
+  if(m STREQUAL "yolov8n_fp32_recon")
+    foreach(passes O0 O3,-fold O3,-dce O3,-cse O3,-bnfold O3,-fuse O3,-concat)
+      string(REPLACE ",-" "_no_" pname ${passes})
+      add_test(NAME model_cpu_${tname}_passes_${pname}
+               COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+                       ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
+                       --work ${CMAKE_BINARY_DIR}/models --target cpu --passes ${passes})
+      set_tests_properties(model_cpu_${tname}_passes_${pname} PROPERTIES SKIP_RETURN_CODE 77
+                           TIMEOUT 900)
+    endforeach()
+  endif()
 endforeach()
 
 # Formatting is checked, never a review topic.
@@ -32,7 +44,8 @@ if(CLANG_FORMAT)
        ${CMAKE_SOURCE_DIR}/frontend/*.h ${CMAKE_SOURCE_DIR}/tools/*.cpp ${CMAKE_SOURCE_DIR}/tools/*.h
        ${CMAKE_SOURCE_DIR}/passes/*.cpp ${CMAKE_SOURCE_DIR}/passes/*.h
        ${CMAKE_SOURCE_DIR}/codegen/*.h ${CMAKE_SOURCE_DIR}/codegen/llvm/*.cpp
-       ${CMAKE_SOURCE_DIR}/codegen/llvm/*.h ${CMAKE_SOURCE_DIR}/runtime/*.cpp
+       ${CMAKE_SOURCE_DIR}/codegen/llvm/*.h ${CMAKE_SOURCE_DIR}/codegen/opencl/*.cpp
+       ${CMAKE_SOURCE_DIR}/codegen/opencl/*.h ${CMAKE_SOURCE_DIR}/runtime/*.cpp
        ${CMAKE_SOURCE_DIR}/runtime/*.h ${CMAKE_SOURCE_DIR}/runtime/include/kiln/*.h
        ${CMAKE_SOURCE_DIR}/examples/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.h
        ${CMAKE_SOURCE_DIR}/bench/*.cpp)

@@ -4,7 +4,10 @@
 #include "ir/Npy.h"
 #include "ir/Printer.h"
 #include "ir/Reference.h"
+#include "passes/PassManager.h"
 #include "tools/Inspect.h"
+#include "tools/Sweep.h"
+#include "tools/Validate.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -143,7 +146,62 @@ struct RunArgs {
   bool check = false;
   std::string cache_dir;
   bool no_cache = false;
+  std::string device; ///< --target opencl: index or name substring
+  // The pass pipeline: --passes TEXT or -O N, minus every --disable PASS.
+  std::string passes;
+  int opt_level = -1;
+  std::vector<std::string> disable;
+  bool print_after_all = false, print_after_change = false, time_passes = false;
 };
+
+/// The pipeline text the flags ask for ("O3" when none is given).
+std::string pipeline_text(const RunArgs &a) {
+  std::string p = a.opt_level >= 0   ? "O" + std::to_string(a.opt_level)
+                  : a.passes.empty() ? std::string("O3")
+                                     : a.passes;
+  for (const std::string &d : a.disable)
+    p += ",-" + d;
+  return p;
+}
+
+/// Adds the pass flags shared by run and compile.
+void add_pass_flags(CLI::App *cmd, RunArgs &a) {
+  auto *passes = cmd->add_option("--passes", a.passes,
+                                 "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,concat), "
+                                 "-NAME drops one (default O3)");
+  cmd->add_option("-O", a.opt_level, "optimisation level: -O0 .. -O3 (same as --passes ON)")
+      ->check(CLI::Range(0, 3))
+      ->excludes(passes);
+  cmd->add_option("--disable", a.disable, "drop a pass from the pipeline (repeatable)");
+  cmd->add_flag("--print-after-all", a.print_after_all, "print the IR after every pass (stderr)");
+  cmd->add_flag("--print-after-change", a.print_after_change,
+                "print the IR after each pass that changed it (stderr)");
+  cmd->add_flag("--time-passes", a.time_passes, "per-pass time table (stderr)");
+}
+
+/// --time-passes: one line per pass run by the compile.
+void print_pass_times(const SessionStats &st) {
+  if (st.passes.empty()) {
+    fmt::print(stderr, "passes: none ran (the schedule was loaded, not compiled)\n");
+    return;
+  }
+  double total = 0;
+  fmt::print(stderr, "{:<10} {:>9}  {}\n", "pass", "ms", "changed");
+  for (const SessionStats::PassTime &p : st.passes) {
+    fmt::print(stderr, "{:<10} {:>9.3f}  {}\n", p.name, p.ms, p.changed ? "yes" : "no");
+    total += p.ms;
+  }
+  fmt::print(stderr, "{:<10} {:>9.3f}\n", "total", total);
+}
+
+nlohmann::json passes_json(const RunArgs &a, const SessionStats &st) {
+  nlohmann::json ms = nlohmann::json::array();
+  for (const SessionStats::PassTime &p : st.passes)
+    ms.push_back({{"name", p.name}, {"ms", p.ms}, {"changed", p.changed}});
+  return {{"pipeline", pipeline_text(a)},
+          {"passes", parse_pipeline(pipeline_text(a)).passes},
+          {"pass_ms", ms}};
+}
 
 double ms_between(std::chrono::steady_clock::time_point a,
                   std::chrono::steady_clock::time_point b) {
@@ -237,9 +295,12 @@ int cmd_run_reference(const RunArgs &a) {
 SessionOptions session_options(const RunArgs &a) {
   SessionOptions o;
   o.target = a.target;
+  o.device = a.device;
   o.threads = a.threads;
   o.cache_dir = a.cache_dir;
   o.use_cache = !a.no_cache;
+  o.pipeline = pipeline_text(a);
+  o.print_ir_after = a.print_after_all ? "all" : a.print_after_change ? "changed" : "";
   for (const std::string &spec : a.input_shapes)
     o.input_shapes.insert(parse_input_shape(spec));
   return o;
@@ -332,6 +393,8 @@ int cmd_run_cpu(const RunArgs &a) {
     return times[std::min(times.size() - 1, static_cast<size_t>(p * (times.size() - 1) + 0.5))];
   };
   SessionStats st = s.stats();
+  if (a.time_passes)
+    print_pass_times(st);
 
   std::optional<CheckResult> chk;
   if (a.check) {
@@ -363,12 +426,16 @@ int cmd_run_cpu(const RunArgs &a) {
                         {"kernels", st.kernels},
                         {"weight_only_kernels", st.weight_only_kernels},
                         {"arena_bytes", st.arena_bytes},
+                        {"arena_lower_bound_bytes", st.arena_lower_bound_bytes},
+                        {"arena_naive_bytes", st.arena_naive_bytes},
                         {"weights_bytes", st.weights_bytes},
                         {"peak_rss_bytes", peak_rss},
                         {"outputs", outputs_json(names, outputs, files)}};
     j[loaded ? "load_ms" : "compile_ms"] = loaded ? st.load_ms : st.compile_ms;
     if (st.cache != "file")
       j["import_ms"] = st.import_ms;
+    if (st.cache != "file")
+      j.update(passes_json(a, st));
     if (chk) {
       j["max_abs_err"] = chk->max_abs;
       j["max_rel_err"] = chk->max_rel;
@@ -394,18 +461,21 @@ int cmd_run(const RunArgs &a) {
       throw Error("--check compares a target with the reference interpreter; use --target cpu");
     return cmd_run_reference(a);
   }
-  if (a.target != "cpu")
-    throw Error("--target '" + a.target + "' is not available (available: cpu, reference)");
+  if (a.target != "cpu" && a.target != "opencl")
+    throw Error("--target '" + a.target + "' is not available (available: cpu, opencl, reference)");
   return cmd_run_cpu(a);
 }
 
 int cmd_compile(const RunArgs &a, const std::string &out_path) {
-  if (a.target != "cpu")
-    throw Error("--target '" + a.target + "' cannot be compiled ahead of time (available: cpu)");
+  if (a.target != "cpu" && a.target != "opencl")
+    throw Error("--target '" + a.target +
+                "' cannot be compiled ahead of time (available: cpu, opencl)");
   Session s = open_session(a);
   if (Status st = s.save(out_path); !st)
     throw Error(st.error());
   SessionStats st = s.stats();
+  if (a.time_passes)
+    print_pass_times(st);
   bool loaded = st.cache == "hit";
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
@@ -419,6 +489,7 @@ int cmd_compile(const RunArgs &a, const std::string &out_path) {
                         {"weights_bytes", st.weights_bytes},
                         {"import_ms", st.import_ms}};
     j[loaded ? "load_ms" : "compile_ms"] = loaded ? st.load_ms : st.compile_ms;
+    j.update(passes_json(a, st));
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -456,6 +527,20 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// `kiln sweep` parses shapes, makes inputs and compares outputs exactly as `kiln run` does.
+SweepHooks sweep_hooks() {
+  SweepHooks h;
+  h.parse_input_shape = parse_input_shape;
+  h.random_input = [](const std::string &name, DType t, const Shape &s, uint32_t seed) {
+    return random_input({name, t, s}, seed);
+  };
+  h.max_abs_err = [](const std::vector<std::string> &names, const std::vector<Tensor> &got,
+                     const std::vector<Tensor> &want) {
+    return check_outputs(names, got, want, INFINITY, INFINITY).max_abs;
+  };
+  return h;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -475,7 +560,7 @@ int main(int argc, char **argv) {
   RunArgs run_args;
   auto *run = app.add_subcommand("run", "run a model (.onnx or .kiln) and write its outputs");
   run->add_option("model", run_args.model, "model.onnx or compiled .kiln file")->required();
-  run->add_option("--target,--backend", run_args.target, "where to run: cpu, reference")
+  run->add_option("--target,--backend", run_args.target, "where to run: cpu, opencl, reference")
       ->capture_default_str();
   run->add_option("--input", run_args.inputs, "NAME=FILE.npy (random input when absent)");
   run->add_option("--input-shape", run_args.input_shapes, "override an input shape");
@@ -490,18 +575,48 @@ int main(int argc, char **argv) {
   run->add_option("--cache-dir", run_args.cache_dir,
                   "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
   run->add_flag("--no-cache", run_args.no_cache, "compile without reading or writing the cache");
+  run->add_option("--device", run_args.device,
+                  "--target opencl: device index or name substring (default $KILN_OPENCL_DEVICE, "
+                  "else the first GPU)");
   run->add_flag("--json", run_args.json, "print timings and outputs as JSON");
+  add_pass_flags(run, run_args);
 
   RunArgs compile_args;
   std::string kiln_out;
   auto *compile = app.add_subcommand("compile", "compile a model ahead of time into a .kiln file");
   compile->add_option("model", compile_args.model, "model.onnx")->required();
   compile->add_option("-o,--output", kiln_out, "the .kiln file to write")->required();
-  compile->add_option("--target", compile_args.target, "cpu")->capture_default_str();
+  compile->add_option("--target", compile_args.target, "cpu, opencl")->capture_default_str();
+  compile->add_option("--device", compile_args.device, "--target opencl: device index or name");
   compile->add_option("--input-shape", compile_args.input_shapes, "override an input shape");
   compile->add_option("--cache-dir", compile_args.cache_dir, "cache folder");
   compile->add_flag("--no-cache", compile_args.no_cache, "do not use the cache folder");
   compile->add_flag("--json", compile_args.json, "print one JSON object");
+  add_pass_flags(compile, compile_args);
+
+  SweepArgs sweep_args;
+  auto *sweep = app.add_subcommand(
+      "sweep", "compile and time every pipeline x input shape x target; table, CSV, JSON, plot");
+  sweep->add_option("model", sweep_args.model, "model.onnx")->required();
+  sweep->add_option("--passes", sweep_args.passes, "pipelines separated by ';' (\"O0;O3,-fuse\")")
+      ->capture_default_str();
+  sweep->add_option("--input-shape", sweep_args.input_shapes,
+                    "shape sets separated by ';' (1x3x320x320;1x3x640x640 or NAME=DIMS, "
+                    "joined by '&' for several inputs)");
+  sweep->add_option("--target", sweep_args.targets, "targets separated by ','")
+      ->capture_default_str();
+  sweep->add_option("--iterations", sweep_args.iterations, "timed runs per configuration")
+      ->capture_default_str();
+  sweep->add_option("--warmup", sweep_args.warmup, "untimed runs after compiling")
+      ->capture_default_str();
+  sweep->add_option("--threads", sweep_args.threads, "threads per run (0: all cores)")
+      ->capture_default_str();
+  sweep->add_option("--seed", sweep_args.seed, "seed of the random inputs")->capture_default_str();
+  bool sweep_no_check = false;
+  sweep->add_flag("--no-check", sweep_no_check, "skip the reference interpreter");
+  sweep->add_option("--csv", sweep_args.csv, "also write the table as CSV");
+  sweep->add_option("--plot", sweep_args.plot, "write an SVG plot of latency vs arena size");
+  sweep->add_flag("--json", sweep_args.json, "print the results as JSON instead of a table");
 
   std::string out_path;
   int64_t elide = 16;
@@ -517,12 +632,25 @@ int main(int argc, char **argv) {
   dot->add_option("--input-shape", input_shapes, "override an input shape");
   dot->add_option("-o", out_path, "output file (default stdout)");
 
+  DetectArgs detect_args;
+  auto *detect = add_detect_command(app, detect_args);
+  ValidateArgs validate_args;
+  auto *validate = add_validate_command(app, validate_args);
+
   CLI11_PARSE(app, argc, argv);
   try {
+    if (detect->parsed())
+      return cmd_detect(detect_args);
+    if (validate->parsed())
+      return cmd_validate(validate_args);
     if (run->parsed())
       return cmd_run(run_args);
     if (compile->parsed())
       return cmd_compile(compile_args, kiln_out);
+    if (sweep->parsed()) {
+      sweep_args.check = !sweep_no_check;
+      return cmd_sweep(sweep_args, sweep_hooks());
+    }
     std::unique_ptr<Graph> g = import_onnx(model, import_options(input_shapes));
     if (inspect->parsed()) {
       ModelStats s = model_stats(*g);

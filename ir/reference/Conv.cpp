@@ -78,6 +78,37 @@ void conv_accumulate(const Conv2d &g, Acc *y, XF xv, WF wv) {
     }
 }
 
+/// The fused epilogue of Conv (ops.def): y = act(y) + residual, in the compute type, with the
+/// same formulas as the standalone ops so fused and unfused graphs agree.
+template <class C> void apply_conv_epilogue(const Node &node, const Inputs &in, std::vector<C> &y) {
+  const Attrs &a = node.attrs;
+  const std::string act = a.has("activation") ? a.s("activation") : "none";
+  if (act == "relu") {
+    for (C &v : y)
+      v = std::max(v, C(0));
+  } else if (act == "sigmoid") {
+    for (C &v : y)
+      v = C(1) / (C(1) + std::exp(-v));
+  } else if (act == "silu") {
+    for (C &v : y)
+      v = v * (C(1) / (C(1) + std::exp(-v)));
+  } else if (act == "leaky_relu") {
+    C alpha = static_cast<C>(a.f("alpha"));
+    for (C &v : y)
+      v = v >= C(0) ? v : alpha * v;
+  } else if (act == "hardswish") {
+    for (C &v : y)
+      v = v * std::max(C(0), std::min(C(1), v / C(6) + C(0.5)));
+  } else if (act != "none") {
+    throw Error("Conv: unsupported activation '" + act + "'");
+  }
+  if (in.size() > 3 && in[3].defined()) {
+    std::vector<C> r = load_as<C>(in[3]);
+    for (size_t i = 0; i < y.size(); ++i)
+      y[i] += r[i];
+  }
+}
+
 void check_groups(const Node &node, const Conv2d &g, int64_t w_in_ch) {
   if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0 || g.c / g.group != w_in_ch)
     throw Error(std::string(op_name(node.op)) + ": channels do not match weights and group");
@@ -104,6 +135,7 @@ Tensor eval_conv(const Node &node, const Inputs &in) {
     const C *xp = xv.data(), *wp = wv.data();
     conv_accumulate<C>(
         g, y.data(), [xp](int64_t i) { return xp[i]; }, [wp](int64_t i, int64_t) { return wp[i]; });
+    apply_conv_epilogue<C>(node, in, y);
     store_from(out, y);
   });
   return out;

@@ -2,6 +2,7 @@
 """Compare `kiln run --backend reference` with ONNX Runtime on one real model.
 
     check_model.py MODEL.onnx[.xz] --kiln KILN --work DIR [--rtol R --atol A] [--input-scale S]
+                   [--target cpu --passes PIPELINE]
 
 Unpacks MODEL.onnx.xz into DIR (never next to the original), feeds one deterministic input
 (numpy default_rng(0).random(shape), uniform [0, 1), times --input-scale, cast to the input's
@@ -150,10 +151,12 @@ def main(argv=None) -> int:
     ap.add_argument("--atol", type=float, default=None, help="default by kind, see docstring")
     ap.add_argument("--input-scale", type=float, default=1.0,
                     help="multiply the uniform [0,1) input (e.g. 255 for YOLOX)")
-    ap.add_argument("--target", choices=["reference", "cpu"], default="reference",
+    ap.add_argument("--target", choices=["reference", "cpu", "opencl"], default="reference",
                     help="the Kiln target to compare with ONNX Runtime")
     ap.add_argument("--kind", choices=["fp32", "fp16", "int8"], default=None,
                     help="override the detected tolerance rule")
+    ap.add_argument("--passes", default=None,
+                    help="pass pipeline for `kiln run --passes` (cpu target), e.g. O0 or O3,-fuse")
     args = ap.parse_args(argv)
 
     if not args.model.is_file():
@@ -174,12 +177,16 @@ def main(argv=None) -> int:
 
     stem = model.name.removesuffix(".onnx")
     in_dir = args.work / f"{stem}.inputs"
-    out_dir = args.work / f"{stem}.{args.target}_out"
+    # One output folder per pipeline, so tests of several pipelines can run side by side.
+    suffix = "" if args.passes is None else "." + re.sub(r"[^A-Za-z0-9]+", "_", args.passes)
+    out_dir = args.work / f"{stem}.{args.target}{suffix}_out"
     shutil.rmtree(out_dir, ignore_errors=True)
     in_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(args.kiln), "run", str(model), "--target", args.target]
-    if args.target == "cpu":  # one run, compiled afresh: this checks the generated code
+    if args.target in ("cpu", "opencl"):  # one run, compiled afresh: this checks the generated code
         cmd += ["--warmup", "0", "--iterations", "1", "--no-cache"]
+    if args.passes is not None:
+        cmd += ["--passes", args.passes]
     for i, (name, x) in enumerate(feeds.items()):
         f = in_dir / f"input{i}.npy"
         np.save(f, x)
@@ -198,7 +205,9 @@ def main(argv=None) -> int:
                   if v.dtype.kind == "f" else v for k, v in feeds.items()}
         floor = dict(zip(expected, sess.run(None, nudged)))
 
-    print(f"model {model.name}: target {args.target}, kind {kind}, rtol {rtol:g}, atol {atol:g}, inputs "
+    passes = "" if args.passes is None else f", passes {args.passes}"
+    print(f"model {model.name}: target {args.target}{passes}, kind {kind}, rtol {rtol:g}, "
+          f"atol {atol:g}, inputs "
           + ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in feeds.items()))
     all_ok = True
     for name, ref in expected.items():

@@ -132,12 +132,20 @@ private:
 };
 
 struct SessionOptions {
-  /// Where kernels run: "cpu" (LLVM-generated code for the host CPU).
+  /// Where kernels run: "cpu" (LLVM-generated code for the host CPU) or "opencl" (generated
+  /// OpenCL C on an OpenCL device: a GPU, or PoCL on the CPU).
   std::string target = "cpu";
+  /// --target opencl: device index or name substring; empty: $KILN_OPENCL_DEVICE, else the
+  /// first GPU, else the first device.
+  std::string device;
   /// Worker threads for one run, including the calling thread; 0: the hardware's cores.
   int threads = 0;
-  /// Graph pass pipeline. Only "default" exists so far; it is part of the cache key.
+  /// Pass pipeline: levels "O0".."O3" ("default" is O3), pass names ("fold,dce,fuse") and
+  /// "-name" to drop one ("O3,-fuse"). Its expanded pass list is part of the cache key.
   std::string pipeline = "default";
+  /// "all": print the graph IR to stderr after every pass; "changed": after each pass that
+  /// changed it; "": never. Only a compile (not a cache hit) runs passes.
+  std::string print_ir_after;
   /// Cache folder for compiled schedules; empty: $KILN_CACHE_DIR, else ~/.cache/kiln.
   std::string cache_dir;
   /// Off: always compile, never read or write the cache folder.
@@ -158,8 +166,19 @@ struct SessionStats {
   int kernels = 0;             ///< kernel launches per replayed run
   int weight_only_kernels = 0; ///< launches run once at capture and dropped
   int64_t arena_bytes = 0;     ///< activation memory shared by intermediate buffers
-  int64_t weights_bytes = 0;   ///< constants and precomputed (packed) weights
-  int schedules = 0;           ///< schedules this session holds
+  /// The memory plan's yardsticks: the most activation bytes live at once (no plan can use
+  /// less) and the sum of all activation buffers (a plan without reuse).
+  int64_t arena_lower_bound_bytes = 0;
+  int64_t arena_naive_bytes = 0;
+  int64_t weights_bytes = 0; ///< constants and precomputed (packed) weights
+  /// The pipeline's passes as run by the last compile, in order (empty when loaded).
+  struct PassTime {
+    std::string name;
+    double ms = 0;
+    bool changed = false;
+  };
+  std::vector<PassTime> passes;
+  int schedules = 0; ///< schedules this session holds
   int threads = 1;
   int llvm_codegen_runs = 0; ///< LLVM optimiser + code generator runs in this process
   std::string target;        ///< the host target code was compiled for

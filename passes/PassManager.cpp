@@ -1,0 +1,203 @@
+// The pass table, pipeline parsing and the pass driver. Adding a pass is one row in
+// pass_registry() and, if an O level should run it, one entry in level_passes().
+#include "passes/PassManager.h"
+
+#include "ir/Error.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/BnFold.h"
+#include "passes/Cse.h"
+#include "passes/Dce.h"
+#include "passes/Fold.h"
+#include "passes/Fuse.h"
+#include "passes/ProgramPasses.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace kiln {
+
+const std::vector<PassInfo> &pass_registry() {
+  static const std::vector<PassInfo> passes = {
+      {"fold", PassLevel::Graph, "constant folding with the reference interpreter", fold_constants,
+       nullptr},
+      {"dce", PassLevel::Graph, "dead-code elimination", eliminate_dead_code, nullptr},
+      {"cse", PassLevel::Graph, "common-subexpression elimination", eliminate_common_subexpressions,
+       nullptr},
+      {"bnfold", PassLevel::Graph, "BatchNormalization folding into Conv", fold_batch_norm,
+       nullptr},
+      {"fuse", PassLevel::Graph, "Conv + activation + residual Add fusion", fuse_elementwise,
+       nullptr},
+      {"concat", PassLevel::Program, "concat elimination: producers write into the concat", nullptr,
+       eliminate_concat},
+  };
+  return passes;
+}
+
+namespace {
+
+const PassInfo *find_pass(std::string_view name) {
+  for (const PassInfo &p : pass_registry())
+    if (name == p.name)
+      return &p;
+  return nullptr;
+}
+
+/// The O levels; nullptr for a name that is not one.
+const std::vector<std::string> *level_passes(std::string_view name) {
+  static const std::vector<std::string> o0 = {};
+  static const std::vector<std::string> o1 = {"fold", "dce"};
+  static const std::vector<std::string> o2 = {"fold", "dce", "cse", "bnfold", "fuse"};
+  static const std::vector<std::string> o3 = {"fold", "dce", "cse", "bnfold", "fuse", "concat"};
+  if (name == "O0")
+    return &o0;
+  if (name == "O1")
+    return &o1;
+  if (name == "O2")
+    return &o2;
+  if (name == "O3" || name == "default")
+    return &o3;
+  return nullptr;
+}
+
+std::string valid_names() {
+  std::string s;
+  for (const PassInfo &p : pass_registry())
+    s += std::string(s.empty() ? "" : ", ") + p.name;
+  return s + "; levels O0, O1, O2, O3; -NAME removes a pass";
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ')
+    s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ')
+    s.remove_suffix(1);
+  return s;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool should_print(const PassOptions &opt, bool changed) {
+  if (!opt.print_to)
+    return false;
+  switch (opt.print) {
+  case PassOptions::Print::Never: return false;
+  case PassOptions::Print::AfterAll: return true;
+  case PassOptions::Print::AfterChange: return changed;
+  }
+  return false;
+}
+
+void print_program(std::ostream &os, const Program &prog) {
+  for (size_t i = 0; i < prog.launches.size(); ++i) {
+    const Launch &l = prog.launches[i];
+    os << "  launch " << i << ": " << l.kernel.name << "(";
+    for (size_t a = 0; a < l.args.size(); ++a)
+      os << (a ? ", " : "") << prog.buffers[l.args[a]].name;
+    os << ")" << (l.weight_only ? " weight_only" : "") << "\n";
+  }
+}
+
+} // namespace
+
+std::string Pipeline::str() const {
+  std::string s;
+  for (const std::string &p : passes)
+    s += (s.empty() ? "" : ",") + p;
+  return s;
+}
+
+bool Pipeline::has(std::string_view name) const {
+  return std::find(passes.begin(), passes.end(), name) != passes.end();
+}
+
+Pipeline parse_pipeline(std::string_view text) {
+  Pipeline p;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view item = trim(
+        text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    if (item.empty())
+      continue;
+    if (const std::vector<std::string> *level = level_passes(item)) {
+      p.passes.insert(p.passes.end(), level->begin(), level->end());
+      continue;
+    }
+    bool remove = item.front() == '-';
+    std::string_view name = remove ? trim(item.substr(1)) : item;
+    if (!find_pass(name))
+      throw Error("unknown pass '" + std::string(name) + "' (valid: " + valid_names() + ")");
+    if (!remove) {
+      p.passes.emplace_back(name);
+      continue;
+    }
+    p.passes.erase(std::remove(p.passes.begin(), p.passes.end(), name), p.passes.end());
+  }
+  return p;
+}
+
+void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt, PassReport *report) {
+  for (const std::string &name : p.passes) {
+    const PassInfo *pass = find_pass(name);
+    KILN_ASSERT(pass, "run_graph_passes: pipeline names an unregistered pass");
+    if (pass->level != PassLevel::Graph)
+      continue;
+    auto t0 = std::chrono::steady_clock::now();
+    bool changed = pass->graph_fn(g);
+    double ms = ms_since(t0);
+    if (report)
+      report->push_back({name, ms, changed});
+    if (should_print(opt, changed)) {
+      *opt.print_to << "// ---- IR after " << name << (changed ? "" : " (unchanged)") << " ----\n";
+      print_graph(*opt.print_to, g, PrintOptions{16});
+    }
+    if (!opt.verify)
+      continue;
+    try {
+      verify(g);
+    } catch (const Error &e) {
+      throw Error("pass '" + name + "' broke the graph: " + e.what());
+    }
+  }
+}
+
+void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt,
+                        PassReport *report) {
+  for (const std::string &name : p.passes) {
+    const PassInfo *pass = find_pass(name);
+    KILN_ASSERT(pass, "run_program_passes: pipeline names an unregistered pass");
+    if (pass->level != PassLevel::Program)
+      continue;
+    auto t0 = std::chrono::steady_clock::now();
+    bool changed = pass->program_fn(prog);
+    double ms = ms_since(t0);
+    if (report)
+      report->push_back({name, ms, changed});
+    if (should_print(opt, changed)) {
+      *opt.print_to << "// ---- program after " << name << (changed ? "" : " (unchanged)")
+                    << " ----\n";
+      print_program(*opt.print_to, prog);
+    }
+  }
+}
+
+std::string pass_report_table(const PassReport &report) {
+  std::string s = "pass          ms  changed\n";
+  double total = 0;
+  char line[128];
+  for (const PassRecord &r : report) {
+    std::snprintf(line, sizeof line, "%-8s %7.2f  %s\n", r.name.c_str(), r.ms,
+                  r.changed ? "yes" : "no");
+    s += line;
+    total += r.ms;
+  }
+  std::snprintf(line, sizeof line, "%-8s %7.2f\n", "total", total);
+  return s + line;
+}
+
+} // namespace kiln

@@ -1,0 +1,84 @@
+#pragma once
+/// The pass manager: the one table of graph and program passes, pipelines given as text, and
+/// the driver that runs them with timing, IR printing and verification.
+///
+///   parse_pipeline("O3,-fuse")  ->  fold,dce,cse,bnfold,concat
+///   run_graph_passes(g, p, opt, &report)     // before lowering
+///   run_program_passes(prog, p, opt, &report) // after lowering, before codegen
+#include "ir/Graph.h"
+#include "passes/Lower.h"
+
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+/// What a pass transforms: the graph IR (before lowering) or the lowered Program.
+enum class PassLevel { Graph, Program };
+
+/// One registered pass. Exactly one of graph_fn / program_fn is set; each returns true when
+/// it changed the IR.
+struct PassInfo {
+  const char *name;
+  PassLevel level;
+  const char *description;
+  bool (*graph_fn)(Graph &);
+  bool (*program_fn)(Program &);
+};
+
+/// Every pass, in the order the O levels run them.
+const std::vector<PassInfo> &pass_registry();
+
+/// A parsed pipeline: pass names in the order given (graph passes always run before lowering
+/// and program passes after it, whatever their place in the text).
+struct Pipeline {
+  std::vector<std::string> passes;
+  /// The expanded, comma-separated list: equal for pipelines that run the same passes ("O1"
+  /// and "fold,dce"), so it is what cache keys hash. "" for an empty pipeline.
+  std::string str() const;
+  bool has(std::string_view name) const;
+};
+
+/// Parses "fold,dce,fuse", the levels "O0".."O3" (O0: nothing but what codegen needs; O1:
+/// fold,dce; O2: O1 + cse,bnfold,fuse; O3: O2 + concat), "default" (= O3), and "-name", which
+/// removes every earlier occurrence of a pass ("O3,-fuse"). Spaces around names are ignored;
+/// an empty text is O0. Throws kiln::Error "unknown pass 'x' (valid: ...)" for a bad name.
+Pipeline parse_pipeline(std::string_view text);
+
+struct PassOptions {
+  enum class Print { Never, AfterAll, AfterChange };
+  /// Prints the IR (graph: text IR with large constants elided; program: the launch list)
+  /// after each pass, or after each pass that changed it, to `print_to`.
+  Print print = Print::Never;
+  std::ostream *print_to = nullptr;
+  /// Verifies the graph (ir/Verifier.h) after every graph pass. On by default in debug
+  /// builds.
+#ifdef NDEBUG
+  bool verify = false;
+#else
+  bool verify = true;
+#endif
+};
+
+/// What one pass did.
+struct PassRecord {
+  std::string name;
+  double ms = 0;
+  bool changed = false;
+};
+using PassReport = std::vector<PassRecord>;
+
+/// Runs the pipeline's graph passes in order. A pass that leaves an invalid graph is reported
+/// as kiln::Error "pass 'x' broke the graph: ..." when verification is on.
+void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt = {},
+                      PassReport *report = nullptr);
+/// Runs the pipeline's program passes in order.
+void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt = {},
+                        PassReport *report = nullptr);
+
+/// A per-pass timing table ("pass  ms  changed"), for --time-passes.
+std::string pass_report_table(const PassReport &report);
+
+} // namespace kiln

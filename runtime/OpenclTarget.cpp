@@ -1,0 +1,354 @@
+#include "runtime/OpenclTarget.h"
+
+#include "codegen/llvm/LlvmBackend.h"
+#include "codegen/opencl/OpenclEmitter.h"
+#include "ir/Error.h"
+#include "runtime/CacheFile.h"
+#include "runtime/Compiler.h"
+#include "runtime/Hash.h"
+#include "runtime/OpenclCl.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln {
+namespace {
+
+// ---- the program section of the .kiln file ----
+
+constexpr char kMagic[4] = {'K', 'C', 'L', 'P'};
+constexpr uint32_t kPayloadVersion = 1;
+
+struct Payload {
+  std::string source, key;
+  std::span<const uint8_t> binary;
+  uint64_t checksum = 0;
+};
+
+void put_u64(std::vector<uint8_t> &out, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void put_bytes(std::vector<uint8_t> &out, const void *p, size_t n) {
+  put_u64(out, n);
+  auto *b = static_cast<const uint8_t *>(p);
+  out.insert(out.end(), b, b + n);
+}
+
+std::vector<uint8_t> pack(const std::string &source, const std::string &key,
+                          const std::vector<uint8_t> &binary) {
+  std::vector<uint8_t> out(kMagic, kMagic + 4);
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<uint8_t>(kPayloadVersion >> (8 * i)));
+  put_bytes(out, source.data(), source.size());
+  put_bytes(out, key.data(), key.size());
+  put_bytes(out, binary.data(), binary.size());
+  put_u64(out, checksum64(binary.data(), binary.size()));
+  return out;
+}
+
+Payload unpack(std::span<const uint8_t> in) {
+  auto corrupt = [](const std::string &what) {
+    return CacheFileError("corrupt", "OpenCL program section: " + what);
+  };
+  size_t at = 0;
+  auto u64 = [&]() {
+    if (in.size() - at < 8)
+      throw corrupt("truncated");
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= uint64_t(in[at + i]) << (8 * i);
+    at += 8;
+    return v;
+  };
+  auto bytes = [&]() {
+    uint64_t n = u64();
+    if (n > in.size() - at)
+      throw corrupt("truncated");
+    std::span<const uint8_t> s = in.subspan(at, n);
+    at += n;
+    return s;
+  };
+  if (in.size() < 8 || std::memcmp(in.data(), kMagic, 4) != 0)
+    throw corrupt("not an OpenCL program (was the file built for --target cpu?)");
+  uint32_t version = in[4] | in[5] << 8 | in[6] << 16 | uint32_t(in[7]) << 24;
+  if (version != kPayloadVersion)
+    throw corrupt("unknown version " + std::to_string(version));
+  at = 8;
+  Payload p;
+  std::span<const uint8_t> s = bytes();
+  p.source.assign(s.begin(), s.end());
+  s = bytes();
+  p.key.assign(s.begin(), s.end());
+  p.binary = bytes();
+  p.checksum = u64();
+  return p;
+}
+
+void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
+
+// ---- compile-time adapters ----
+
+/// A CpuBackend that only collects the prepared kernels, so the OpenCL target runs exactly the
+/// CPU target's pipeline (compile_graph) up to code generation.
+class KernelCollector : public CpuBackend {
+public:
+  std::string host_target() const override { return "opencl"; }
+  CompiledModule compile(const std::vector<Kernel> &kernels) override {
+    kernels_ = kernels;
+    CompiledModule m{"opencl", {}, {}};
+    for (const Kernel &k : kernels)
+      m.kernel_names.push_back(k.name);
+    return m;
+  }
+  /// A schedule loaded from a .kiln file has no host code to run: all of it is on the device.
+  std::unique_ptr<LoadedModule> load(const CompiledModule &) override;
+  int codegen_runs() const override { return 0; }
+  std::vector<Kernel> kernels_;
+};
+
+/// Host code for the weight-only kernels (the rest have none: they run on the device).
+class HostModule : public LoadedModule {
+public:
+  HostModule(std::unique_ptr<LoadedModule> code, std::vector<int> index)
+      : code_(std::move(code)), index_(std::move(index)) {}
+  KernelFn function(size_t k) const override {
+    if (k >= index_.size() || index_[k] < 0)
+      return nullptr;
+    return code_->function(static_cast<size_t>(index_[k]));
+  }
+
+private:
+  std::unique_ptr<LoadedModule> code_;
+  std::vector<int> index_;
+};
+
+std::unique_ptr<LoadedModule> KernelCollector::load(const CompiledModule &) {
+  return std::make_unique<HostModule>(nullptr, std::vector<int>{});
+}
+
+size_t pow2_floor(size_t v) {
+  size_t p = 1;
+  while (p * 2 <= v)
+    p *= 2;
+  return p;
+}
+
+} // namespace
+
+// ---- the runner ----
+
+struct OpenclRunner::Impl {
+  OpenclDevice *dev = nullptr;
+  std::unique_ptr<OpenclProgram> program;
+  cl_mem weights = nullptr, arena = nullptr;
+  std::vector<cl_mem> ins, outs;
+  std::vector<size_t> in_bytes, out_bytes;
+  struct Op {
+    cl_kernel kernel;
+    size_t global, local;
+  };
+  std::vector<Op> ops;
+  struct Copy {
+    cl_mem src;
+    size_t offset, bytes;
+    int output;
+  };
+  std::vector<Copy> copies;
+
+  ~Impl() {
+    for (Op &op : ops)
+      clReleaseKernel(op.kernel);
+    for (cl_mem m : ins)
+      clReleaseMemObject(m);
+    for (cl_mem m : outs)
+      clReleaseMemObject(m);
+    if (weights)
+      clReleaseMemObject(weights);
+    if (arena)
+      clReleaseMemObject(arena);
+  }
+
+  cl_mem buffer(size_t bytes, const std::string &what) {
+    cl_int err = CL_SUCCESS;
+    // Never zero bytes: OpenCL rejects empty buffers.
+    cl_mem m = clCreateBuffer(dev->impl().context, CL_MEM_READ_WRITE, std::max<size_t>(bytes, 64),
+                              nullptr, &err);
+    cl_check(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
+    return m;
+  }
+};
+
+OpenclRunner::~OpenclRunner() = default;
+
+std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const Executable &exec,
+                                          std::unique_ptr<OpenclProgram> program,
+                                          std::string origin) {
+  const ScheduleDesc &d = exec.desc();
+  auto r = std::unique_ptr<OpenclRunner>(new OpenclRunner);
+  r->impl_ = std::make_unique<OpenclRunner::Impl>();
+  r->origin_ = std::move(origin);
+  OpenclRunner::Impl &m = *r->impl_;
+  m.dev = &dev;
+  m.program = std::move(program);
+  cl_command_queue q = dev.impl().queue;
+
+  m.weights = m.buffer(static_cast<size_t>(d.weights_bytes), "the weights");
+  if (d.weights_bytes > 0)
+    cl_check(clEnqueueWriteBuffer(q, m.weights, CL_TRUE, 0, exec.weights().size(),
+                                  exec.weights().data(), 0, nullptr, nullptr),
+             "uploading the weights");
+  m.arena = m.buffer(static_cast<size_t>(d.arena_bytes), "the activation arena");
+  for (int b : d.inputs) {
+    m.in_bytes.push_back(static_cast<size_t>(d.buffers[b].bytes));
+    m.ins.push_back(m.buffer(m.in_bytes.back(), "input '" + d.buffers[b].name + "'"));
+  }
+  for (int b : d.outputs) {
+    m.out_bytes.push_back(static_cast<size_t>(d.buffers[b].bytes));
+    m.outs.push_back(m.buffer(m.out_bytes.back(), "output '" + d.buffers[b].name + "'"));
+  }
+  auto place = [&](int b) -> std::pair<cl_mem, cl_long> {
+    const SlotDesc &s = d.buffers[b];
+    switch (s.place) {
+    case Place::Input: return {m.ins[s.io], s.offset};
+    case Place::Output: return {m.outs[s.io], s.offset};
+    case Place::Weights: return {m.weights, s.offset};
+    case Place::Arena: return {m.arena, s.offset};
+    case Place::None: break;
+    }
+    throw Error("buffer '" + s.name + "' has no place in the schedule");
+  };
+
+  auto prog = static_cast<cl_program>(m.program->handle());
+  cl_device_id device = dev.impl().device;
+  for (const LaunchDesc &l : d.launches) {
+    if (l.extent <= 0)
+      continue;
+    const std::string &name = d.kernel_names.at(static_cast<size_t>(l.kernel));
+    cl_int err = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(prog, name.c_str(), &err);
+    cl_check(err, "clCreateKernel(" + name + ")");
+    m.ops.push_back({k, 0, 0});
+    cl_uint arg = 0;
+    for (int b : l.args) {
+      auto [mem, off] = place(b);
+      cl_check(clSetKernelArg(k, arg++, sizeof mem, &mem), "setting an argument of " + name);
+      cl_check(clSetKernelArg(k, arg++, sizeof off, &off), "setting an argument of " + name);
+    }
+    cl_long begin = 0, end = l.extent;
+    cl_check(clSetKernelArg(k, arg++, sizeof begin, &begin), "setting an argument of " + name);
+    cl_check(clSetKernelArg(k, arg++, sizeof end, &end), "setting an argument of " + name);
+
+    // Work-group size: 64 work items on a GPU; on a CPU (PoCL) a work-group is a task, so
+    // aim for a few per core.
+    size_t max_wg = 1;
+    clGetKernelWorkGroupInfo(k, device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, nullptr);
+    size_t extent = static_cast<size_t>(l.extent);
+    size_t want = dev.is_gpu() ? 64 : std::clamp<size_t>(extent / (4 * dev.compute_units()), 1, 64);
+    size_t local = pow2_floor(std::max<size_t>(1, std::min({want, max_wg, extent})));
+    m.ops.back().local = local;
+    m.ops.back().global = (extent + local - 1) / local * local;
+  }
+  for (auto [o, b] : d.output_copies) {
+    auto [mem, off] = place(b);
+    m.copies.push_back({mem, static_cast<size_t>(off), static_cast<size_t>(d.buffers[b].bytes), o});
+  }
+  return r;
+}
+
+void OpenclRunner::run(const void *const *inputs, void *const *outputs) {
+  Impl &m = *impl_;
+  cl_command_queue q = m.dev->impl().queue;
+  // Every command is enqueued without waiting; the in-order queue orders them and the one
+  // clFinish at the end is the only synchronisation with the host.
+  for (size_t i = 0; i < m.ins.size(); ++i)
+    if (m.in_bytes[i])
+      cl_check(clEnqueueWriteBuffer(q, m.ins[i], CL_FALSE, 0, m.in_bytes[i], inputs[i], 0, nullptr,
+                                    nullptr),
+               "writing an input");
+  for (const Impl::Op &op : m.ops) {
+    cl_int err = clEnqueueNDRangeKernel(q, op.kernel, 1, nullptr, &op.global, &op.local, 0, nullptr,
+                                        nullptr);
+    if (err != CL_SUCCESS)
+      cl_check(err, "clEnqueueNDRangeKernel");
+  }
+  for (const Impl::Copy &c : m.copies)
+    if (c.bytes)
+      cl_check(clEnqueueCopyBuffer(q, c.src, m.outs[c.output], c.offset, 0, c.bytes, 0, nullptr,
+                                   nullptr),
+               "copying an output");
+  for (size_t o = 0; o < m.outs.size(); ++o)
+    if (m.out_bytes[o])
+      cl_check(clEnqueueReadBuffer(q, m.outs[o], CL_FALSE, 0, m.out_bytes[o], outputs[o], 0,
+                                   nullptr, nullptr),
+               "reading an output");
+  cl_check(clFinish(q), "running the schedule on " + m.dev->name());
+}
+
+// ---- compile and load ----
+
+std::unique_ptr<CpuBackend> opencl_kernel_collector() {
+  return std::make_unique<KernelCollector>();
+}
+
+OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const CompileResult &cr) {
+  auto *col = dynamic_cast<KernelCollector *>(&collector);
+  KILN_ASSERT(col, "opencl_capture: the backend is not opencl_kernel_collector()");
+  const std::vector<Kernel> &kernels = col->kernels_;
+  OpenclSource src = render_opencl(kernels);
+  if (const char *dump = std::getenv("KILN_OPENCL_DUMP"); dump && *dump) {
+    // Debugging aid: the generated program as the driver sees it.
+    if (FILE *f = std::fopen(dump, "w")) {
+      std::fwrite(src.source.data(), 1, src.source.size(), f);
+      std::fclose(f);
+    }
+  }
+  std::unique_ptr<OpenclProgram> prog = OpenclProgram::from_source(dev, src.source);
+  std::vector<uint8_t> payload = pack(src.source, dev.key(), prog->binary());
+
+  // Weight-only kernels (weight packing) run once, on the host.
+  std::vector<int> index(kernels.size(), -1);
+  std::vector<Kernel> host;
+  for (size_t i = 0; i < cr.program.launches.size(); ++i) {
+    int k = cr.launch_kernel[i];
+    if (!cr.program.launches[i].weight_only || index[k] >= 0)
+      continue;
+    index[k] = static_cast<int>(host.size());
+    host.push_back(kernels[k]);
+  }
+  std::unique_ptr<LoadedModule> code;
+  if (!host.empty()) {
+    CpuBackend &llvm = llvm_cpu_backend();
+    code = llvm.load(llvm.compile(host));
+  }
+  CompiledModule module{"opencl", src.kernel_names, std::move(payload)};
+  OpenclCompiled r;
+  r.exec = Executable::capture(cr.program, cr.launch_kernel, std::move(module),
+                               std::make_unique<HostModule>(std::move(code), std::move(index)));
+  r.runner = make_runner(dev, *r.exec, std::move(prog), "source");
+  return r;
+}
+
+std::unique_ptr<OpenclRunner> opencl_load(OpenclDevice &dev, const Executable &exec,
+                                          const std::string &file) {
+  Payload p = unpack(exec.object());
+  if (checksum64(p.binary.data(), p.binary.size()) != p.checksum)
+    throw CacheFileError("corrupt", "OpenCL program binary checksum mismatch");
+  if (p.key == dev.key() && !p.binary.empty()) {
+    try {
+      return make_runner(dev, exec, OpenclProgram::from_binary(dev, p.binary), "binary");
+    } catch (const Error &x) {
+      notice(file + ": cached OpenCL binary does not load (" + x.what() +
+             "); building from source");
+    }
+  } else {
+    notice(file + ": OpenCL program was built for " + p.key + "; building it from source for " +
+           dev.key());
+  }
+  return make_runner(dev, exec, OpenclProgram::from_source(dev, p.source), "source (rebuilt)");
+}
+
+} // namespace kiln

@@ -1,0 +1,324 @@
+// OpenCL backend tests: small graphs (conv, elementwise, concat, resize, softmax, quantisation)
+// through codegen/opencl + the OpenCL runtime against the reference interpreter, and the .kiln
+// program section (binary for another device -> rebuilt from source; damage detected). They run
+// on whatever OpenCL device is selected ($KILN_OPENCL_DEVICE; PoCL here and in CI) and skip
+// when there is none.
+#include "LowerTestUtil.h"
+
+#include "codegen/opencl/OpenclEmitter.h"
+#include "ir/Reference.h"
+#include "runtime/CacheFile.h"
+#include "runtime/Compiler.h"
+#include "runtime/OpenclTarget.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <gtest/gtest.h>
+#include <kiln/kiln.h>
+#include <random>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace kiln {
+namespace {
+
+using testing::expect_close;
+
+/// The device every test shares (opening one is slow on some drivers); null: none.
+OpenclDevice *device() {
+  static std::unique_ptr<OpenclDevice> dev = []() -> std::unique_ptr<OpenclDevice> {
+    try {
+      return OpenclDevice::open("");
+    } catch (const Error &) {
+      return nullptr;
+    }
+  }();
+  return dev.get();
+}
+
+#define REQUIRE_DEVICE()                                                                           \
+  if (!device())                                                                                   \
+  GTEST_SKIP() << "no OpenCL device (install pocl-opencl-icd)"
+
+Attrs attrs(std::initializer_list<std::pair<const char *, AttrValue>> kv) {
+  Attrs a;
+  for (auto &[k, v] : kv)
+    a.set(k, v);
+  return a;
+}
+using ints = std::vector<int64_t>;
+using floats = std::vector<double>;
+
+/// A graph with random inputs, run on the OpenCL device and by the reference interpreter.
+struct Case {
+  Graph g;
+  std::vector<Tensor> ins;
+  std::mt19937 rng{1234};
+
+  Value *input(DType t, Shape s, double lo = -3, double hi = 3) {
+    Tensor x(t, s);
+    std::uniform_real_distribution<double> u(lo, hi);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = u(rng);
+      dispatch_dtype(t, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, bool>)
+          x.data<T>()[i] = v > (lo + hi) / 2;
+        else if constexpr (std::is_integral_v<T>)
+          x.data<T>()[i] = static_cast<T>(std::llround(v));
+        else
+          x.data<T>()[i] = from_f64<T>(v);
+      });
+    }
+    ins.push_back(x);
+    return g.add_input("in" + std::to_string(ins.size()), t, std::move(s));
+  }
+  Value *constant(Tensor t) { return g.add_constant(g.unique_name("c"), std::move(t)); }
+  Value *node(OpKind op, std::vector<Value *> in, Attrs a = {}) {
+    return g.add_node(op, std::move(in), std::move(a), g.unique_name(std::string(op_name(op))))
+        ->outputs[0];
+  }
+  Value *out(OpKind op, std::vector<Value *> in, Attrs a = {}) {
+    Value *v = node(op, std::move(in), std::move(a));
+    g.outputs().push_back(v);
+    return v;
+  }
+  void check(double tol) {
+    std::vector<Tensor> want = run_reference(g, ins);
+    std::unique_ptr<CpuBackend> collector = opencl_kernel_collector();
+    CompileResult cr = compile_graph(g, *collector, "default");
+    OpenclCompiled c = opencl_capture(*device(), *collector, cr);
+    std::vector<Tensor> got;
+    std::vector<const void *> in_ptrs;
+    std::vector<void *> out_ptrs;
+    for (const Tensor &t : ins)
+      in_ptrs.push_back(t.raw());
+    for (const Tensor &w : want) {
+      got.emplace_back(w.dtype(), w.shape());
+      out_ptrs.push_back(got.back().raw());
+    }
+    for (int run = 0; run < 2; ++run) { // capture, then a replay
+      c.runner->run(in_ptrs.data(), out_ptrs.data());
+      for (size_t i = 0; i < want.size(); ++i)
+        expect_close(got[i], want[i], tol,
+                     "run " + std::to_string(run) + " output " + std::to_string(i));
+    }
+  }
+};
+
+TEST(OpenclEmitter, RendersOneKernelPerInput) {
+  Kernel k;
+  k.name = "relu.f32";
+  k.params = {{"x", DType::f32, 64, false}, {"y", DType::f32, 64, true}};
+  int i = k.next_var++;
+  Expr x = load(0, {DType::f32, 1}, var(i));
+  k.body = for_loop(i, imm(0), imm(64), ForKind::Parallel,
+                    store(1, var(i), binary(BinOp::Max, x, fimm(0.0))));
+  k.parallel_extent = 64;
+  OpenclSource src = render_opencl({k});
+  ASSERT_EQ(src.kernel_names.size(), 1u);
+  EXPECT_EQ(src.kernel_names[0], "k0_relu_f32");
+  EXPECT_NE(src.source.find("__kernel void k0_relu_f32("), std::string::npos);
+  EXPECT_NE(src.source.find("get_global_id(0)"), std::string::npos);
+}
+
+TEST(OpenclDevice, UnknownDeviceNamesTheDevices) {
+  REQUIRE_DEVICE();
+  try {
+    OpenclDevice::open("no-such-device-xyz");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("no-such-device-xyz"), std::string::npos) << m;
+    EXPECT_NE(m.find("0: "), std::string::npos) << m;
+  }
+}
+
+TEST(OpenclDevice, BuildErrorCarriesTheLog) {
+  REQUIRE_DEVICE();
+  try {
+    OpenclProgram::from_source(*device(), "__kernel void f(__global float *p) { p[0] = nope; }");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("nope"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << "one line: " << m;
+  }
+}
+
+TEST(OpenclGraph, Conv) {
+  REQUIRE_DEVICE();
+  Case c;
+  Value *x = c.input(DType::f32, {1, 5, 9, 11});
+  std::vector<float> w(7 * 5 * 3 * 3), b(7);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>((i * 37 % 101) / 101.0 - 0.5);
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = 0.1f * static_cast<float>(i);
+  Value *wv = c.constant(Tensor::from_vector(w, {7, 5, 3, 3}));
+  Value *bv = c.constant(Tensor::from_vector(b, {7}));
+  Attrs a = attrs({{"strides", ints{1, 1}},
+                   {"dilations", ints{1, 1}},
+                   {"pads", ints{1, 1, 1, 1}},
+                   {"group", int64_t{1}}});
+  Value *y = c.node(OpKind::Conv, {x, wv, bv}, a);
+  c.out(OpKind::Sigmoid, {y});
+  Attrs s2 = attrs({{"strides", ints{2, 2}},
+                    {"dilations", ints{1, 1}},
+                    {"pads", ints{1, 1, 1, 1}},
+                    {"group", int64_t{1}}});
+  c.out(OpKind::Conv, {x, wv, bv}, s2);
+  c.check(1e-4);
+}
+
+TEST(OpenclGraph, ElementwiseAndConcat) {
+  REQUIRE_DEVICE();
+  Case c;
+  Value *a = c.input(DType::f32, {2, 3, 17});
+  Value *b = c.input(DType::f32, {1, 3, 1});
+  Value *s = c.node(OpKind::Add, {a, b});
+  Value *m = c.node(OpKind::Mul, {s, c.node(OpKind::Sigmoid, {s})});
+  c.out(OpKind::Concat, {m, a, c.node(OpKind::Tanh, {a})}, attrs({{"axis", int64_t{1}}}));
+  c.out(OpKind::Div, {a, c.node(OpKind::Exp, {b})});
+  Value *i = c.input(DType::i64, {5, 7}, -20, 20);
+  Value *j = c.input(DType::i64, {5, 7}, 1, 4);
+  Value *k = c.input(DType::i64, {5, 7}, -4, -1);
+  c.out(OpKind::Div, {i, j}); // truncates toward zero
+  c.out(OpKind::Div, {i, k});
+  c.out(OpKind::Mod, {i, k}, attrs({{"fmod", int64_t{0}}}));
+  c.check(1e-5);
+}
+
+TEST(OpenclGraph, Resize) {
+  REQUIRE_DEVICE();
+  Case c;
+  Value *x = c.input(DType::f32, {1, 3, 5, 7});
+  auto resize = [](const char *mode, floats scales, ints sizes) {
+    return attrs({{"mode", std::string(mode)},
+                  {"coordinate_transformation_mode", std::string("asymmetric")},
+                  {"nearest_mode", std::string("floor")},
+                  {"scales", scales},
+                  {"sizes", sizes},
+                  {"extrapolation_value", 0.0},
+                  {"exclude_outside", int64_t{0}}});
+  };
+  c.out(OpKind::Resize, {x}, resize("nearest", {1, 1, 2, 2}, {1, 3, 10, 14}));
+  c.out(OpKind::Resize, {x}, resize("linear", {1, 1, 1.6, 2}, {1, 3, 8, 14}));
+  c.check(1e-5);
+}
+
+TEST(OpenclGraph, Softmax) {
+  REQUIRE_DEVICE();
+  Case c;
+  c.out(OpKind::Softmax, {c.input(DType::f32, {1, 16, 4, 37}, -10, 10)},
+        attrs({{"axis", int64_t{1}}}));
+  c.out(OpKind::Softmax, {c.input(DType::f32, {3, 50}, -10, 10)}, attrs({{"axis", int64_t{1}}}));
+  c.check(1e-5);
+  Case h;
+  h.out(OpKind::Softmax, {h.input(DType::f16, {2, 5, 19}, -10, 10)}, attrs({{"axis", int64_t{1}}}));
+  h.check(2e-3);
+}
+
+TEST(OpenclGraph, QuantizeDequantize) {
+  REQUIRE_DEVICE();
+  Case c;
+  Value *x = c.input(DType::f32, {2, 3, 41}, -8, 8);
+  Value *s = c.constant(Tensor::from_vector(std::vector<float>{0.05f}, {}));
+  Value *zu = c.constant(Tensor::from_vector(std::vector<uint8_t>{128}, {}));
+  Value *q = c.out(OpKind::QuantizeLinear, {x, s, zu}, attrs({{"axis", int64_t{1}}}));
+  c.out(OpKind::DequantizeLinear, {q, s, zu}, attrs({{"axis", int64_t{1}}}));
+  Value *sa = c.constant(Tensor::from_vector(std::vector<float>{0.02f, 0.1f, 0.5f}, {3}));
+  Value *za = c.constant(Tensor::from_vector(std::vector<int8_t>{0, -3, 7}, {3}));
+  Value *qa = c.out(OpKind::QuantizeLinear, {x, sa, za}, attrs({{"axis", int64_t{1}}}));
+  c.out(OpKind::DequantizeLinear, {qa, sa, za}, attrs({{"axis", int64_t{1}}}));
+  Value *h = c.input(DType::f16, {3, 33}, -4, 4);
+  Value *sh = c.constant(Tensor::from_vector(std::vector<half>{half{f32_to_f16(0.03f)}}, {}));
+  c.out(OpKind::QuantizeLinear, {h, sh, zu}, attrs({{"axis", int64_t{1}}}));
+  c.check(0);
+}
+
+// ---- the .kiln program section ----
+
+/// A compiled schedule written as a .kiln file (program section edited by `edit`), loaded back
+/// and bound to the device; returns what the loader printed on stderr.
+std::string reload(const std::function<void(std::vector<uint8_t> &)> &edit,
+                   std::unique_ptr<OpenclRunner> *runner_out = nullptr) {
+  Case c;
+  Value *x = c.input(DType::f32, {2, 8, 5});
+  c.out(OpKind::Sigmoid, {c.node(OpKind::Add, {x, x})});
+  std::vector<Tensor> want = run_reference(c.g, c.ins);
+  std::unique_ptr<CpuBackend> collector = opencl_kernel_collector();
+  CompileResult cr = compile_graph(c.g, *collector, "default");
+  OpenclCompiled compiled = opencl_capture(*device(), *collector, cr);
+  std::vector<uint8_t> obj(compiled.exec->object().begin(), compiled.exec->object().end());
+  edit(obj);
+  fs::path file =
+      fs::temp_directory_path() / ("kiln_opencl_test_" + std::to_string(::getpid()) + ".kiln");
+  Digest key{};
+  write_cache_file(file.string(), key, "{}", obj, compiled.exec->weights());
+  std::unique_ptr<CacheFile> f = CacheFile::open(file.string(), nullptr);
+  fs::remove(file);
+  auto exec = Executable::from_cache(compiled.exec->desc(), std::move(f),
+                                     collector->load(CompiledModule{}));
+  ::testing::internal::CaptureStderr();
+  std::unique_ptr<OpenclRunner> runner;
+  try {
+    runner = opencl_load(*device(), *exec, "test.kiln");
+  } catch (...) {
+    ::testing::internal::GetCapturedStderr();
+    throw;
+  }
+  std::string err = ::testing::internal::GetCapturedStderr();
+  Tensor got(want[0].dtype(), want[0].shape());
+  const void *in = c.ins[0].raw();
+  void *out = got.raw();
+  runner->run(&in, &out);
+  expect_close(got, want[0], 1e-6, "reloaded");
+  if (runner_out)
+    *runner_out = std::move(runner);
+  return err;
+}
+
+/// Offset of the device key in the program section ("KCLP", u32, u64 n + source, u64 n + key).
+size_t key_offset(const std::vector<uint8_t> &obj) {
+  uint64_t n = 0;
+  std::memcpy(&n, obj.data() + 8, 8);
+  return 8 + 8 + n + 8;
+}
+
+TEST(OpenclCache, SameDeviceLoadsTheBinary) {
+  REQUIRE_DEVICE();
+  std::unique_ptr<OpenclRunner> r;
+  std::string err = reload([](std::vector<uint8_t> &) {}, &r);
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(r->program_origin(), "binary");
+}
+
+TEST(OpenclCache, OtherDeviceRebuildsFromSourceWithOneLine) {
+  REQUIRE_DEVICE();
+  std::unique_ptr<OpenclRunner> r;
+  std::string err = reload([](std::vector<uint8_t> &obj) { obj[key_offset(obj)] ^= 0x20; }, &r);
+  EXPECT_NE(err.find("building it from source"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(r->program_origin(), "source (rebuilt)");
+}
+
+TEST(OpenclCache, CorruptBinaryIsDetected) {
+  REQUIRE_DEVICE();
+  try {
+    reload([](std::vector<uint8_t> &obj) {
+      ASSERT_GT(obj.size(), 16u);
+      obj[obj.size() - 9] ^= 0x01; // the binary's last byte (a checksum follows)
+    });
+    FAIL() << "expected an error";
+  } catch (const CacheFileError &e) {
+    EXPECT_EQ(e.kind, "corrupt");
+    EXPECT_NE(e.detail.find("binary"), std::string::npos) << e.detail;
+  }
+}
+
+} // namespace
+} // namespace kiln

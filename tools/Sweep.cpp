@@ -1,0 +1,523 @@
+// `kiln sweep`: pipelines x input shapes x targets, each compiled without the cache, timed,
+// and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
+#include "tools/Sweep.h"
+
+#include "frontend/OnnxImporter.h"
+#include "ir/Reference.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <kiln/kiln.h>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <unistd.h>
+
+namespace kiln {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string trim(const std::string &s) {
+  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// Splits on `sep`, trimming each piece and dropping empty ones.
+std::vector<std::string> split(const std::string &s, char sep) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= s.size()) {
+    size_t e = s.find(sep, at);
+    std::string piece = trim(s.substr(at, e == std::string::npos ? std::string::npos : e - at));
+    if (!piece.empty())
+      out.push_back(piece);
+    if (e == std::string::npos)
+      break;
+    at = e + 1;
+  }
+  return out;
+}
+
+/// One set of input shapes: a label ("1x3x640x640") and the shapes by input name.
+struct ShapeSet {
+  std::string label;
+  std::map<std::string, std::vector<int64_t>> shapes;
+};
+
+struct Row {
+  std::string pipeline, shape, target;
+  int kernels = 0;
+  double compile_s = 0, median_ms = 0, p90_ms = 0;
+  int64_t arena_bytes = 0, arena_lower_bound_bytes = 0;
+  std::optional<double> max_abs_err;
+  std::string error; ///< "" when the configuration ran
+};
+
+std::vector<ShapeSet> parse_shape_sets(const SweepArgs &a, const SweepHooks &h,
+                                       const std::vector<TensorInfo> &inputs) {
+  std::vector<ShapeSet> sets;
+  for (const std::string &opt : a.input_shapes)
+    for (const std::string &entry : split(opt, ';')) {
+      ShapeSet s;
+      for (const std::string &spec : split(entry, '&')) {
+        std::string full = spec;
+        if (spec.find('=') == std::string::npos) {
+          if (inputs.size() != 1)
+            throw Error("--input-shape '" + spec + "': the model has " +
+                        std::to_string(inputs.size()) + " inputs; name each as NAME=DIMS");
+          full = inputs[0].name + "=" + spec;
+        }
+        auto [name, shape] = h.parse_input_shape(full);
+        bool known = std::any_of(inputs.begin(), inputs.end(),
+                                 [&](const TensorInfo &t) { return t.name == name; });
+        if (!known)
+          throw Error("--input-shape '" + spec + "': the model has no input named '" + name + "'");
+        s.shapes[name] = shape;
+      }
+      for (const TensorInfo &t : inputs) {
+        auto it = s.shapes.find(t.name);
+        std::string dims = shape_str(it == s.shapes.end() ? t.shape : it->second);
+        s.label += (s.label.empty() ? "" : "&") + (inputs.size() == 1 ? dims : t.name + "=" + dims);
+      }
+      sets.push_back(std::move(s));
+    }
+  if (sets.empty()) { // the model's own shapes
+    ShapeSet s;
+    for (const TensorInfo &t : inputs)
+      s.label += (s.label.empty() ? "" : "&") +
+                 (inputs.size() == 1 ? shape_str(t.shape) : t.name + "=" + shape_str(t.shape));
+    sets.push_back(std::move(s));
+  }
+  return sets;
+}
+
+/// The inputs of one shape set: random, seeded like `kiln run`, in model order.
+std::vector<Tensor> make_inputs(const ShapeSet &set, const std::vector<TensorInfo> &inputs,
+                                const SweepArgs &a, const SweepHooks &h) {
+  std::vector<Tensor> v;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto it = set.shapes.find(inputs[i].name);
+    Shape s = it == set.shapes.end() ? inputs[i].shape : it->second;
+    v.push_back(h.random_input(inputs[i].name, static_cast<DType>(inputs[i].type), s,
+                               a.seed + static_cast<uint32_t>(i)));
+  }
+  return v;
+}
+
+class Progress {
+public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)) {}
+  void show(size_t i, const std::string &what, const std::string &stage) {
+    std::string line = fmt::format("[{}/{}] {}: {}", i + 1, total_, what, stage);
+    if (tty_)
+      fmt::print(stderr, "\r{:<100.100}", line);
+    else if (stage == "compiling...")
+      fmt::print(stderr, "{}\n", line); // one line per configuration in logs
+    std::fflush(stderr);
+  }
+  void clear() {
+    if (tty_)
+      fmt::print(stderr, "\r{:<100}\r", "");
+  }
+
+private:
+  size_t total_;
+  bool tty_;
+};
+
+/// Compiles, times and checks one configuration in `s` (a session of its pipeline and target).
+Row run_config(Session &s, const std::vector<TensorInfo> &infos, const std::vector<Tensor> &inputs,
+               const std::vector<Tensor> *want, const SweepArgs &a, const SweepHooks &h,
+               const std::function<void(const std::string &)> &stage) {
+  Row r;
+  std::vector<NamedTensor> in;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    in.push_back({infos[i].name,
+                  HostTensor::view(static_cast<ElementType>(inputs[i].dtype()), inputs[i].shape(),
+                                   const_cast<Tensor &>(inputs[i]).raw())});
+  std::vector<NamedTensor> out;
+  auto ok = [&](const Status &st) {
+    if (!st)
+      throw Error(st.error());
+  };
+  stage("compiling...");
+  ok(s.run(in, out)); // the first run with these shapes compiles them
+  SessionStats st = s.stats();
+  r.kernels = st.kernels;
+  r.compile_s = st.compile_ms / 1000.0;
+  r.arena_bytes = st.arena_bytes;
+  r.arena_lower_bound_bytes = st.arena_lower_bound_bytes;
+  stage("timing...");
+  for (int i = 0; i < a.warmup; ++i)
+    ok(s.run(in, out));
+  std::vector<double> times;
+  for (int i = 0; i < a.iterations; ++i) {
+    auto t0 = Clock::now();
+    ok(s.run(in, out));
+    times.push_back(ms_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  auto pct = [&](double p) {
+    return times[std::min(times.size() - 1, static_cast<size_t>(p * (times.size() - 1) + 0.5))];
+  };
+  r.median_ms = pct(0.5);
+  r.p90_ms = pct(0.9);
+  if (want) {
+    std::vector<std::string> names;
+    std::vector<Tensor> got;
+    for (NamedTensor &o : out) {
+      names.push_back(o.name);
+      Tensor t(static_cast<DType>(o.tensor.type()), o.tensor.shape());
+      std::memcpy(t.raw(), o.tensor.data(), t.nbytes());
+      got.push_back(t);
+    }
+    r.max_abs_err = h.max_abs_err(names, got, *want);
+  }
+  return r;
+}
+
+// ---- reports ----
+
+std::string err_str(const Row &r) {
+  if (!r.max_abs_err)
+    return "-";
+  return fmt::format("{:.2e}", *r.max_abs_err);
+}
+
+void print_table(const std::vector<Row> &rows) {
+  std::vector<std::string> head = {"pipeline",  "input shape", "target",   "kernels", "compile s",
+                                   "median ms", "p90 ms",      "arena MB", "max err"};
+  std::vector<std::vector<std::string>> cells;
+  for (const Row &r : rows) {
+    if (!r.error.empty()) {
+      cells.push_back({r.pipeline, r.shape, r.target, "-", "-", "-", "-", "-", "error"});
+      continue;
+    }
+    cells.push_back({r.pipeline, r.shape, r.target, std::to_string(r.kernels),
+                     fmt::format("{:.2f}", r.compile_s), fmt::format("{:.3f}", r.median_ms),
+                     fmt::format("{:.3f}", r.p90_ms),
+                     fmt::format("{:.2f}", r.arena_bytes / 1048576.0), err_str(r)});
+  }
+  std::vector<size_t> w(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    w[c] = head[c].size();
+    for (const auto &row : cells)
+      w[c] = std::max(w[c], row[c].size());
+  }
+  auto line = [&](const std::vector<std::string> &v) {
+    std::string s = "|";
+    for (size_t c = 0; c < v.size(); ++c)
+      s += c < 3 ? fmt::format(" {:<{}} |", v[c], w[c]) : fmt::format(" {:>{}} |", v[c], w[c]);
+    fmt::print("{}\n", s);
+  };
+  line(head);
+  std::string sep = "|";
+  for (size_t c = 0; c < head.size(); ++c)
+    sep += std::string(w[c] + 1, '-') + (c < 3 ? "-|" : ":|");
+  fmt::print("{}\n", sep);
+  for (const auto &row : cells)
+    line(row);
+  for (const Row &r : rows)
+    if (!r.error.empty())
+      fmt::print("{} {} {}: {}\n", r.pipeline, r.shape, r.target, r.error);
+}
+
+std::string csv_field(const std::string &s) {
+  if (s.find_first_of(",\"\n") == std::string::npos)
+    return s;
+  std::string q = "\"";
+  for (char c : s)
+    q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string to_csv(const std::vector<Row> &rows) {
+  std::string s = "pipeline,input_shape,target,kernels,compile_s,median_ms,p90_ms,arena_mb,"
+                  "arena_lower_bound_mb,max_abs_err,error\n";
+  for (const Row &r : rows) {
+    bool ok = r.error.empty();
+    s += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.pipeline), csv_field(r.shape),
+        csv_field(r.target), ok ? std::to_string(r.kernels) : "",
+        ok ? fmt::format("{:.4f}", r.compile_s) : "", ok ? fmt::format("{:.4f}", r.median_ms) : "",
+        ok ? fmt::format("{:.4f}", r.p90_ms) : "",
+        ok ? fmt::format("{:.4f}", r.arena_bytes / 1048576.0) : "",
+        ok ? fmt::format("{:.4f}", r.arena_lower_bound_bytes / 1048576.0) : "",
+        r.max_abs_err ? fmt::format("{:.6g}", *r.max_abs_err) : "", csv_field(r.error));
+  }
+  return s;
+}
+
+nlohmann::json to_json(const SweepArgs &a, const std::vector<Row> &rows) {
+  nlohmann::json configs = nlohmann::json::array();
+  for (const Row &r : rows) {
+    nlohmann::json j = {{"pipeline", r.pipeline}, {"input_shape", r.shape}, {"target", r.target}};
+    if (!r.error.empty()) {
+      j["error"] = r.error;
+    } else {
+      j.update({{"kernels", r.kernels},
+                {"compile_s", r.compile_s},
+                {"median_ms", r.median_ms},
+                {"p90_ms", r.p90_ms},
+                {"arena_bytes", r.arena_bytes},
+                {"arena_lower_bound_bytes", r.arena_lower_bound_bytes}});
+      j["max_abs_err"] = r.max_abs_err ? nlohmann::json(*r.max_abs_err) : nlohmann::json();
+    }
+    configs.push_back(j);
+  }
+  return {{"model", a.model},
+          {"iterations", a.iterations},
+          {"warmup", a.warmup},
+          {"threads", a.threads},
+          {"configs", configs}};
+}
+
+// ---- the SVG plot: median latency against arena size, one labelled point per config ----
+
+/// A "nice" tick step (1, 2 or 5 times a power of ten) giving about `n` ticks over `range`.
+double nice_step(double range, int n) {
+  double raw = range / std::max(1, n);
+  double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * p >= raw)
+      return m * p;
+  return 10 * p;
+}
+
+std::string xml_escape(const std::string &s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+    case '<': o += "&lt;"; break;
+    case '>': o += "&gt;"; break;
+    case '&': o += "&amp;"; break;
+    case '"': o += "&quot;"; break;
+    default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string tick_label(double v, double step) {
+  int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+  return fmt::format("{:.{}f}", v, std::min(decimals, 6));
+}
+
+std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
+  std::vector<const Row *> pts;
+  for (const Row &r : rows)
+    if (r.error.empty())
+      pts.push_back(&r);
+  const double W = 900, H = 560, L = 80, R = 240, T = 50, B = 70; // canvas and margins
+  const double pw = W - L - R, ph = H - T - B;
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (!pts.empty()) {
+    x1 = y1 = 0;
+    for (const Row *r : pts) {
+      x1 = std::max(x1, r->arena_bytes / 1048576.0);
+      y1 = std::max(y1, r->median_ms);
+    }
+  }
+  // Both axes start at zero (sizes and times compare as ratios) with a little headroom.
+  double xs = nice_step(std::max(x1 * 1.08, 1e-3), 6), ys = nice_step(std::max(y1 * 1.08, 1e-3), 6);
+  x1 = std::ceil(std::max(x1 * 1.08, 1e-3) / xs) * xs;
+  y1 = std::ceil(std::max(y1 * 1.08, 1e-3) / ys) * ys;
+  auto X = [&](double v) { return L + (v - x0) / (x1 - x0) * pw; };
+  auto Y = [&](double v) { return T + ph - (v - y0) / (y1 - y0) * ph; };
+
+  std::string s = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+      W, H);
+  s += fmt::format("<text x=\"{}\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">{}: latency "
+                   "vs arena size</text>\n",
+                   L + pw / 2, xml_escape(std::filesystem::path(model).filename().string()));
+  for (double v = x0; v <= x1 + xs / 2; v += xs) {
+    s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>\n"
+                     "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+                     X(v), T, T + ph, T + ph + 18, tick_label(v, xs));
+  }
+  for (double v = y0; v <= y1 + ys / 2; v += ys) {
+    s += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n"
+                     "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+                     L, Y(v), L + pw, L - 8, Y(v) + 4, tick_label(v, ys));
+  }
+  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+                   "stroke=\"black\"/>\n",
+                   L, T, pw, ph);
+  s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">arena (MB)</text>\n", L + pw / 2,
+                   H - 20);
+  s += fmt::format("<text x=\"20\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 20 "
+                   "{0})\">median latency (ms)</text>\n",
+                   T + ph / 2);
+  static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                 "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+  std::vector<std::string> pipelines; // legend order: first appearance
+  for (const Row *r : pts)
+    if (std::find(pipelines.begin(), pipelines.end(), r->pipeline) == pipelines.end())
+      pipelines.push_back(r->pipeline);
+  auto color = [&](const std::string &p) {
+    return colors[(std::find(pipelines.begin(), pipelines.end(), p) - pipelines.begin()) % 8];
+  };
+  struct Box {
+    double x0, y0, x1, y1;
+    bool hits(const Box &o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  };
+  std::vector<Box> taken; // points and labels placed so far
+  for (const Row *r : pts) {
+    double px = X(r->arena_bytes / 1048576.0), py = Y(r->median_ms);
+    taken.push_back({px - 6, py - 6, px + 6, py + 6});
+    s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: "
+                     "{:.3f} ms, {:.2f} MB</title></circle>\n",
+                     px, py, color(r->pipeline), xml_escape(r->pipeline + " " + r->shape),
+                     r->median_ms, r->arena_bytes / 1048576.0);
+  }
+  // Labels: the first spot around the point (right, left, then further up or down) that
+  // overlaps no point or earlier label and stays inside the plot; width estimated from the
+  // character count of an 11 px sans-serif font.
+  for (const Row *r : pts) {
+    double px = X(r->arena_bytes / 1048576.0), py = Y(r->median_ms);
+    std::string label = r->pipeline + " " + r->shape + " " + r->target;
+    double w = 6.3 * static_cast<double>(label.size()), h = 12;
+    Box best{px + 8, py - 6, px + 8 + w, py + 6};
+    bool found = false;
+    for (double dy : {0.0, -13.0, 13.0, -26.0, 26.0, -39.0, 39.0, -52.0, 52.0}) {
+      for (bool right : {true, false}) {
+        Box b = right ? Box{px + 8, py - h / 2 + dy, px + 8 + w, py + h / 2 + dy}
+                      : Box{px - 8 - w, py - h / 2 + dy, px - 8, py + h / 2 + dy};
+        bool inside = b.x0 >= L + 2 && b.x1 <= L + pw - 2 && b.y0 >= T + 2 && b.y1 <= T + ph - 2;
+        if (!inside ||
+            std::any_of(taken.begin(), taken.end(), [&](const Box &o) { return o.hits(b); }))
+          continue;
+        best = b;
+        found = true;
+        break;
+      }
+      if (found)
+        break;
+    }
+    taken.push_back(best);
+    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\" font-size=\"11\">{}</text>\n",
+                     best.x0, best.y1 - 2, color(r->pipeline), xml_escape(label));
+  }
+  // A legend of pipelines on the right.
+  double ly = T + 10;
+  for (const std::string &name : pipelines) {
+    s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}"
+                     "</text>\n",
+                     L + pw + 24, ly, color(name), L + pw + 36, ly + 4, xml_escape(name));
+    ly += 20;
+  }
+  return s + "</svg>\n";
+}
+
+void write_file(const std::string &path, const std::string &text) {
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw Error(path + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename temporary file into place");
+  }
+}
+
+} // namespace
+
+int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
+  if (a.iterations < 1 || a.warmup < 0)
+    throw Error("--iterations must be at least 1 and --warmup at least 0");
+  std::vector<std::string> pipelines = split(a.passes, ';');
+  std::vector<std::string> targets = split(a.targets, ',');
+  if (pipelines.empty())
+    throw Error("--passes: no pipeline given (e.g. \"O0;O3\")");
+  if (targets.empty())
+    throw Error("--target: no target given (e.g. cpu)");
+
+  // Every pipeline and target is checked before any work: a typo fails at once, in one line.
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Session>> sessions;
+  std::vector<TensorInfo> infos;
+  for (const std::string &t : targets)
+    for (const std::string &p : pipelines) {
+      SessionOptions o;
+      o.pipeline = p;
+      o.target = t;
+      o.threads = a.threads;
+      o.use_cache = false;
+      Result<Session> s = Session::open(a.model, o);
+      if (!s)
+        throw Error("--passes '" + p + "' --target " + t + ": " + s.error());
+      infos = s->inputs();
+      sessions[{p, t}] = std::make_unique<Session>(std::move(*s));
+    }
+  std::vector<ShapeSet> sets = parse_shape_sets(a, h, infos);
+
+  size_t total = pipelines.size() * targets.size() * sets.size(), done = 0;
+  Progress progress(total);
+  std::vector<Row> rows;
+  bool failed = false;
+  for (const ShapeSet &set : sets) {
+    std::vector<Tensor> inputs = make_inputs(set, infos, a, h);
+    std::optional<std::vector<Tensor>> want; // one reference run per shape set
+    for (const std::string &p : pipelines)
+      for (const std::string &t : targets) {
+        std::string what = p + " " + set.label + " " + t;
+        auto stage = [&](const std::string &st) { progress.show(done, what, st); };
+        Row r;
+        try {
+          if (a.check && !want) {
+            stage("reference...");
+            ImportOptions io;
+            for (const auto &[name, shape] : set.shapes)
+              io.input_shapes[name] = shape;
+            want = run_reference(*import_onnx(a.model, io), inputs);
+          }
+          r = run_config(*sessions[{p, t}], infos, inputs, want ? &*want : nullptr, a, h, stage);
+        } catch (const std::exception &e) {
+          r = Row{};
+          r.error = e.what();
+          std::replace(r.error.begin(), r.error.end(), '\n', ' ');
+          failed = true;
+        }
+        r.pipeline = p;
+        r.shape = set.label;
+        r.target = t;
+        rows.push_back(std::move(r));
+        ++done;
+      }
+  }
+  progress.clear();
+  sessions.clear();
+
+  if (!a.csv.empty())
+    write_file(a.csv, to_csv(rows));
+  if (!a.plot.empty())
+    write_file(a.plot, to_svg(a.model, rows));
+  if (a.json)
+    std::cout << to_json(a, rows).dump(2) << "\n";
+  else
+    print_table(rows);
+  return failed ? 1 : 0;
+}
+
+} // namespace kiln
