@@ -256,8 +256,10 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   const bool check_right = (g.ow - 1) * g.sw - g.pl + (g.kw - 1) * g.dw >= g.w;
 
   int p = kb.new_var();
-  Stmt body = split_parallel(kb, var(p), {g.n, g.group, nb, rows}, [&](const std::vector<Expr> &c) {
-    Expr ni = c[0], gi = c[1], b = c[2], r = c[3];
+  // Output-channel blocks innermost: consecutive iterations (one thread's share) read the same
+  // input rows while they are still in cache, and only the small packed weights change.
+  Stmt body = split_parallel(kb, var(p), {g.n, g.group, rows, nb}, [&](const std::vector<Expr> &c) {
+    Expr ni = c[0], gi = c[1], r = c[2], b = c[3];
     return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
       // Output pixel j of the row for vector u, lane l, and its validity.
       auto pix = [&](Expr u, Expr l) { return tile * imm(tw) + u * imm(v) + l; };

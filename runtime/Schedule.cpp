@@ -3,6 +3,7 @@
 #include "runtime/CacheFile.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -408,13 +409,23 @@ uint8_t *Executable::slot_ptr(int buffer, const void *const *inputs, void *const
   return nullptr;
 }
 
-void Executable::run(ThreadPool &pool, const void *const *inputs, void *const *outputs) {
+void Executable::run(ThreadPool &pool, const void *const *inputs, void *const *outputs,
+                     double *launch_ms) {
   for (const Patch &x : input_patches_)
     table_[x.slot] = static_cast<uint8_t *>(const_cast<void *>(inputs[x.io])) + x.offset;
   for (const Patch &x : output_patches_)
     table_[x.slot] = static_cast<uint8_t *>(outputs[x.io]) + x.offset;
-  for (const Op &op : ops_)
-    pool.launch(op.fn, op.args, op.extent);
+  if (launch_ms) {
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      pool.launch(ops_[i].fn, ops_[i].args, ops_[i].extent);
+      launch_ms[i] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } else {
+    for (const Op &op : ops_)
+      pool.launch(op.fn, op.args, op.extent);
+  }
   for (auto [o, b] : desc_.output_copies)
     std::memcpy(outputs[o], slot_ptr(b, inputs, outputs), desc_.buffers[b].bytes);
 }

@@ -119,7 +119,10 @@ public:
   std::span<const uint8_t> weights() const { return {weights_, size_t(desc_.weights_bytes)}; }
 
   /// One replay. inputs/outputs: data pointers in model order, of the schedule's types.
-  void run(ThreadPool &pool, const void *const *inputs, void *const *outputs);
+  /// launch_ms: when given, each launch's wall time is added to launch_ms[i] (one per launch
+  /// of desc().launches); the clock is read only then.
+  void run(ThreadPool &pool, const void *const *inputs, void *const *outputs,
+           double *launch_ms = nullptr);
 
 private:
   Executable() = default;

@@ -97,6 +97,9 @@ struct Entry {
   std::unique_ptr<OpenclRunner> cl; ///< --target opencl: replays exec's schedule on the device
   Digest key{};
   std::string manifest; ///< as stored in the .kiln file
+  /// SessionOptions::profile: summed wall time per replay launch, and the runs summed.
+  std::vector<double> launch_ms;
+  int profiled_runs = 0;
 };
 
 struct Session::Impl {
@@ -372,7 +375,11 @@ Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedT
     out_ptrs[o] = out[o].tensor.data();
   if (e->cl)
     e->cl->run(in_ptrs.data(), out_ptrs.data());
-  else
+  else if (opt.profile) {
+    e->launch_ms.resize(e->exec->desc().launches.size());
+    e->exec->run(*pool, in_ptrs.data(), out_ptrs.data(), e->launch_ms.data());
+    ++e->profiled_runs;
+  } else
     e->exec->run(*pool, in_ptrs.data(), out_ptrs.data());
   return Status();
 }
@@ -521,6 +528,19 @@ SessionStats Session::stats() const {
   SessionStats s = impl_->stats;
   s.llvm_codegen_runs = impl_->backend ? impl_->backend->codegen_runs() : 0;
   return s;
+}
+
+std::vector<LaunchProfile> Session::profile() const {
+  std::vector<LaunchProfile> r;
+  const Entry *e = impl_->last;
+  if (!e || !e->exec || e->profiled_runs == 0)
+    return r;
+  const ScheduleDesc &d = e->exec->desc();
+  for (size_t i = 0; i < d.launches.size(); ++i) {
+    const LaunchDesc &l = d.launches[i];
+    r.push_back({l.node, d.kernel_names[l.kernel], l.extent, e->launch_ms[i] / e->profiled_runs});
+  }
+  return r;
 }
 
 } // namespace kiln

@@ -16,6 +16,7 @@
 #include <limits>
 #include <sstream>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace kiln;
@@ -196,6 +197,34 @@ TEST(LlvmBackend, PredicatedStridedLoadReadsZeros) {
   call(*m, {a.data(), b.data()});
   for (int i = 0; i < 16; ++i)
     ASSERT_EQ(b[i], i < 5 ? a[2 * i] : 0.0f) << i;
+}
+
+TEST(LlvmBackend, MaskedStridedLoadStopsAtAGuardPage) {
+  // The conv pattern: a stride-s row read masked at both ends (padding). The buffer ends where
+  // an inaccessible page begins, and the last enabled lane reads its last element: the wide
+  // loads of the stride path must not touch anything past it (a fault would kill the test).
+  const long page = sysconf(_SC_PAGESIZE);
+  for (int64_t s : {2, 3, 4}) {
+    const int64_t lo = 3, hi = 11; // lanes [lo, hi) enabled
+    const int64_t na = (hi - 1) * s + 1;
+    void *mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mem, MAP_FAILED);
+    ASSERT_EQ(mprotect(static_cast<char *>(mem) + page, page, PROT_NONE), 0);
+    float *a = reinterpret_cast<float *>(static_cast<char *>(mem) + page) - na;
+    for (int64_t i = 0; i < na; ++i)
+      a[i] = static_cast<float>(i + 1);
+    Expr lane = ramp(imm(0), imm(1), 16);
+    Expr pred = binary(BinOp::And, binary(BinOp::Le, broadcast(imm(lo), 16), lane),
+                       binary(BinOp::Lt, lane, broadcast(imm(hi), 16)));
+    Stmt body = store(1, lane, load(0, {DType::f32, 16}, ramp(imm(0), imm(s), 16), pred));
+    auto m = jit({make_kernel("masked_stride_f32",
+                              {{"a", DType::f32, na, false}, {"b", DType::f32, 16, true}}, body)});
+    std::vector<float> b(16, -1.0f);
+    call(*m, {a, b.data()});
+    for (int64_t l = 0; l < 16; ++l)
+      ASSERT_EQ(b[l], l >= lo && l < hi ? a[s * l] : 0.0f) << "stride " << s << " lane " << l;
+    munmap(mem, 2 * page);
+  }
 }
 
 TEST(LlvmBackend, LocalAccumulators) {

@@ -20,7 +20,9 @@
 #include <fstream>
 #include <iostream>
 #include <kiln/kiln.h>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <sys/resource.h>
@@ -152,6 +154,7 @@ struct RunArgs {
   int opt_level = -1;
   std::vector<std::string> disable;
   bool print_after_all = false, print_after_change = false, time_passes = false;
+  bool profile = false;
 };
 
 /// The pipeline text the flags ask for ("O3" when none is given).
@@ -297,6 +300,7 @@ SessionOptions session_options(const RunArgs &a) {
   o.target = a.target;
   o.device = a.device;
   o.threads = a.threads;
+  o.profile = a.profile;
   o.cache_dir = a.cache_dir;
   o.use_cache = !a.no_cache;
   o.pipeline = pipeline_text(a);
@@ -343,6 +347,55 @@ CheckResult check_outputs(const std::vector<std::string> &names, const std::vect
                             "rtol {:g}, atol {:g})",
                             first_bad, r.max_abs, r.max_rel, rtol, atol));
   return r;
+}
+
+nlohmann::json profile_json(const std::vector<LaunchProfile> &prof) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const LaunchProfile &p : prof)
+    j.push_back({{"node", p.node}, {"kernel", p.kernel}, {"extent", p.extent}, {"ms", p.ms}});
+  return j;
+}
+
+/// The slowest launches, then the time per kernel kind (the kernel name up to its first '_').
+/// macs: multiply-accumulates by graph node name (from the .onnx model), for a GFLOP/s column.
+void print_profile(const std::vector<LaunchProfile> &prof,
+                   const std::map<std::string, int64_t> &macs) {
+  if (prof.empty()) {
+    fmt::print("profile: nothing timed (the opencl target is not profiled)\n");
+    return;
+  }
+  double total = 0;
+  std::map<std::string, std::pair<double, int>> kinds;
+  for (const LaunchProfile &p : prof) {
+    total += p.ms;
+    auto &k = kinds[p.kernel.substr(0, p.kernel.find('_'))];
+    k.first += p.ms;
+    ++k.second;
+  }
+  std::vector<size_t> order(prof.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](size_t x, size_t y) { return prof[x].ms > prof[y].ms; });
+  fmt::print("profile: {} launches, {:.3f} ms per run in kernels\n", prof.size(), total);
+  fmt::print("  {:>4} {:>9} {:>6} {:>8} {:>8}  {:<32} {}\n", "#", "ms", "%", "GFLOP/s", "extent",
+             "kernel", "node");
+  for (size_t r = 0; r < std::min<size_t>(order.size(), 25); ++r) {
+    const LaunchProfile &p = prof[order[r]];
+    std::string node = p.node.size() > 60 ? p.node.substr(0, 57) + "..." : p.node;
+    auto m = macs.find(p.node);
+    std::string gflops = m != macs.end() && m->second > 0 && p.ms > 0
+                             ? fmt::format("{:.1f}", 2e-6 * double(m->second) / p.ms)
+                             : "";
+    fmt::print("  {:>4} {:>9.3f} {:>5.1f}% {:>8} {:>8}  {:<32} {}\n", order[r], p.ms,
+               100 * p.ms / total, gflops, p.extent, p.kernel.substr(0, 32), node);
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> ks(kinds.begin(), kinds.end());
+  std::sort(ks.begin(), ks.end(),
+            [](const auto &x, const auto &y) { return x.second.first > y.second.first; });
+  fmt::print("  by kernel kind:\n");
+  for (const auto &[k, v] : ks)
+    fmt::print("  {:>14} {:>9.3f} ms {:>5.1f}%  {} launches\n", k, v.first, 100 * v.first / total,
+               v.second);
 }
 
 int cmd_run_cpu(const RunArgs &a) {
@@ -440,6 +493,8 @@ int cmd_run_cpu(const RunArgs &a) {
       j["max_abs_err"] = chk->max_abs;
       j["max_rel_err"] = chk->max_rel;
     }
+    if (a.profile)
+      j["profile"] = profile_json(s.profile());
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -452,6 +507,15 @@ int cmd_run_cpu(const RunArgs &a) {
     fmt::print("  check vs reference: max abs err {:.3g}, max rel err {:.3g}\n", chk->max_abs,
                chk->max_rel);
   print_outputs(names, outputs, files);
+  if (a.profile) {
+    std::map<std::string, int64_t> macs;
+    if (st.cache != "file") {
+      std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
+      for (const LayerStats &l : model_stats(*g).layers)
+        macs[l.node->name] = l.macs;
+    }
+    print_profile(s.profile(), macs);
+  }
   return 0;
 }
 
@@ -572,6 +636,8 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   run->add_option("--iterations", run_args.iterations, "timed runs")->capture_default_str();
   run->add_flag("--check", run_args.check, "compare with the reference interpreter");
+  run->add_flag("--profile", run_args.profile,
+                "time every kernel launch; print the slowest (with --json: a \"profile\" list)");
   run->add_option("--cache-dir", run_args.cache_dir,
                   "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
   run->add_flag("--no-cache", run_args.no_cache, "compile without reading or writing the cache");

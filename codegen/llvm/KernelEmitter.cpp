@@ -370,25 +370,44 @@ Value *Emitter::emit_load(const ExprNode &e) {
                       : b_.CreateAlignedLoad(mt, ptr, align);
       return from_mem(b_, v, buf.dtype);
     }
-    if (stride && *stride > 1 && *stride <= 4 && !mask) {
-      // Short constant stride: `s` full-width loads covering the lanes' span (the last one
-      // masked so nothing past the last lane's element is touched), concatenated and
-      // shuffled (vpermt2ps pairs); an odd-sized single load legalises into insertps chains.
+    if (stride && *stride > 1 && *stride <= 4) {
+      // Short constant stride: `s` full-width loads covering the lanes' span, concatenated and
+      // shuffled (vpermt2ps pairs) instead of a gather. Only the elements the lanes read are
+      // enabled (the lane mask spread to every s-th element), so nothing else is touched.
       int s = static_cast<int>(*stride);
       int span = (lanes - 1) * s + 1;
+      int chunks_n = (span + lanes - 1) / lanes;
       Value *ptr = elem_ptr(buf, emit(idx->args[0]));
+      // wide[j] = mask[j / s] when j % s == 0 and j / s is a lane, else false.
+      Value *wide_mask = nullptr;
+      if (mask) {
+        Value *off = llvm::Constant::getNullValue(mask->getType());
+        std::vector<int> spread(size_t(chunks_n) * lanes);
+        for (int j = 0; j < int(spread.size()); ++j)
+          spread[j] = j % s == 0 && j / s < lanes ? j / s : lanes;
+        wide_mask = b_.CreateShuffleVector(mask, off, spread);
+      }
       std::vector<Value *> chunks;
-      for (int c = 0; c * lanes < span; ++c) {
+      for (int c = 0; c < chunks_n; ++c) {
         Value *p = b_.CreateConstGEP1_64(mem_type(ctx_, buf.dtype), ptr, uint64_t(c) * lanes);
         int valid = std::min(lanes, span - c * lanes);
-        if (valid == lanes) {
+        if (!mask && valid == lanes) {
           chunks.push_back(b_.CreateAlignedLoad(mt, p, align));
           continue;
         }
-        std::vector<llvm::Constant *> bits;
-        for (int k = 0; k < lanes; ++k)
-          bits.push_back(b_.getInt1(k < valid));
-        chunks.push_back(b_.CreateMaskedLoad(mt, p, align, llvm::ConstantVector::get(bits), zero));
+        Value *m;
+        if (mask) {
+          std::vector<int> part(lanes);
+          for (int k = 0; k < lanes; ++k)
+            part[k] = c * lanes + k;
+          m = b_.CreateShuffleVector(wide_mask, part);
+        } else {
+          std::vector<llvm::Constant *> bits;
+          for (int k = 0; k < lanes; ++k)
+            bits.push_back(b_.getInt1(k < valid));
+          m = llvm::ConstantVector::get(bits);
+        }
+        chunks.push_back(b_.CreateMaskedLoad(mt, p, align, m, zero));
       }
       Value *wide = llvm::concatenateVectors(b_, chunks);
       std::vector<int> pick(lanes);

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import os
 import re
 import shutil
 import subprocess
@@ -71,7 +72,8 @@ def unpack(model: Path, work: Path) -> Path:
     dest = work / model.name[:-3]
     if dest.is_file() and dest.stat().st_mtime >= model.stat().st_mtime:
         return dest
-    tmp = dest.with_suffix(".partial")
+    # Tests of one model on several targets run side by side: each unpacks into its own file.
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
     with lzma.open(model) as src, open(tmp, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     tmp.replace(dest)
@@ -176,9 +178,9 @@ def main(argv=None) -> int:
     t_ort_run = time.perf_counter() - t0
 
     stem = model.name.removesuffix(".onnx")
-    in_dir = args.work / f"{stem}.inputs"
-    # One output folder per pipeline, so tests of several pipelines can run side by side.
+    # One input and output folder per target and pipeline, so tests can run side by side.
     suffix = "" if args.passes is None else "." + re.sub(r"[^A-Za-z0-9]+", "_", args.passes)
+    in_dir = args.work / f"{stem}.{args.target}{suffix}.inputs"
     out_dir = args.work / f"{stem}.{args.target}{suffix}_out"
     shutil.rmtree(out_dir, ignore_errors=True)
     in_dir.mkdir(parents=True, exist_ok=True)

@@ -153,6 +153,17 @@ struct SessionOptions {
   /// Shapes to import the model with, by input name (needed for symbolic dimensions). run()
   /// with other shapes compiles another schedule.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  /// Time every kernel launch of every run (target "cpu"); read with Session::profile(). Adds a
+  /// clock read per launch, nothing else.
+  bool profile = false;
+};
+
+/// One launch of the replayed schedule, timed over the profiled runs (SessionOptions::profile).
+struct LaunchProfile {
+  std::string node;   ///< the graph node(s) the kernel computes
+  std::string kernel; ///< the generated kernel's name
+  int64_t extent = 0; ///< parallel iterations split over the threads
+  double ms = 0;      ///< mean wall time per run
 };
 
 /// What the session did for the schedule of the most recent run() or compile().
@@ -209,6 +220,9 @@ public:
   Status save(const std::string &kiln_path);
 
   SessionStats stats() const;
+  /// Per-launch times of the most recent schedule, in launch order (empty unless
+  /// SessionOptions::profile was set and a run happened).
+  std::vector<LaunchProfile> profile() const;
 
   struct Impl;
 
