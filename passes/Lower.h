@@ -52,11 +52,20 @@ struct Program {
   std::vector<BufferDecl> buffers;
   std::vector<Launch> launches;     ///< in execution order
   std::vector<int> inputs, outputs; ///< buffer ids in Graph::inputs()/outputs() order
+  /// The `memplan` pass: intermediates share arena memory by lifetime (best fit, at capture,
+  /// runtime/Schedule.h). Off: every intermediate gets its own bytes (the naive sum).
+  bool plan_memory = true;
 };
 
 /// Target facts lowering needs (vector width for the conv tiles, ...).
 struct LowerOptions {
   int vector_lanes_f32 = 16; ///< 16 with AVX-512, 8 with AVX2
+  /// The `tile` pass: register-blocked conv output tiles chosen per layer by a cost model
+  /// (choose_conv_tiles), or with the sizes given (tile_oc output channels x tile_px pixels;
+  /// 0: the model's choice). Off: the smallest tile, one channel x one vector of pixels (what a
+  /// plainly vectorised loop nest computes).
+  bool tile = true;
+  int64_t tile_oc = 0, tile_px = 0;
 };
 
 /// Lowers every node; throws kiln::Error "node 'x' (Op): no CPU kernel for ..." for what it

@@ -13,6 +13,7 @@
 #include "passes/ProgramPasses.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 
@@ -31,6 +32,9 @@ const std::vector<PassInfo> &pass_registry() {
        nullptr},
       {"concat", PassLevel::Program, "concat elimination: producers write into the concat", nullptr,
        eliminate_concat},
+      {"tile", PassLevel::Target, "conv output tiles held in registers (tile=auto|ocN,pxN)",
+       nullptr, nullptr},
+      {"memplan", PassLevel::Target, "intermediates share one arena by lifetime", nullptr, nullptr},
   };
   return passes;
 }
@@ -47,9 +51,11 @@ const PassInfo *find_pass(std::string_view name) {
 /// The O levels; nullptr for a name that is not one.
 const std::vector<std::string> *level_passes(std::string_view name) {
   static const std::vector<std::string> o0 = {};
-  static const std::vector<std::string> o1 = {"fold", "dce"};
-  static const std::vector<std::string> o2 = {"fold", "dce", "cse", "bnfold", "fuse"};
-  static const std::vector<std::string> o3 = {"fold", "dce", "cse", "bnfold", "fuse", "concat"};
+  static const std::vector<std::string> o1 = {"fold", "dce", "tile", "memplan"};
+  static const std::vector<std::string> o2 = {"fold", "dce",  "cse",    "bnfold",
+                                              "fuse", "tile", "memplan"};
+  static const std::vector<std::string> o3 = {"fold", "dce",  "cse",     "bnfold",
+                                              "fuse", "tile", "memplan", "concat"};
   if (name == "O0")
     return &o0;
   if (name == "O1")
@@ -65,7 +71,7 @@ std::string valid_names() {
   std::string s;
   for (const PassInfo &p : pass_registry())
     s += std::string(s.empty() ? "" : ", ") + p.name;
-  return s + "; levels O0, O1, O2, O3; -NAME removes a pass";
+  return s + "; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN";
 }
 
 std::string_view trim(std::string_view s) {
@@ -105,8 +111,16 @@ void print_program(std::ostream &os, const Program &prog) {
 
 std::string Pipeline::str() const {
   std::string s;
-  for (const std::string &p : passes)
+  for (const std::string &p : passes) {
     s += (s.empty() ? "" : ",") + p;
+    if (p == "tile" && (tile_oc || tile_px)) {
+      s += "=";
+      if (tile_oc)
+        s += "oc" + std::to_string(tile_oc);
+      if (tile_px)
+        s += std::string(tile_oc ? "," : "") + "px" + std::to_string(tile_px);
+    }
+  }
   return s;
 }
 
@@ -126,6 +140,32 @@ Pipeline parse_pipeline(std::string_view text) {
       continue;
     if (const std::vector<std::string> *level = level_passes(item)) {
       p.passes.insert(p.passes.end(), level->begin(), level->end());
+      continue;
+    }
+    // tile=auto | tile=ocN | tile=pxN, and ocN / pxN items right after one.
+    auto tile_size = [&](std::string_view t) {
+      if (t == "auto")
+        return true;
+      int64_t *dst = t.starts_with("oc") ? &p.tile_oc : t.starts_with("px") ? &p.tile_px : nullptr;
+      std::string digits(t.size() > 2 ? t.substr(2) : std::string_view());
+      if (!dst || digits.empty() || digits.size() > 4 ||
+          digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1)
+        throw Error("bad tile size '" + std::string(t) +
+                    "' (expected tile=auto, tile=ocN, tile=pxN or tile=ocN,pxN with N >= 1)");
+      *dst = std::stoi(digits);
+      return true;
+    };
+    if (item.starts_with("tile=")) {
+      p.tile_oc = p.tile_px = 0;
+      tile_size(trim(item.substr(5)));
+      p.passes.erase(std::remove(p.passes.begin(), p.passes.end(), "tile"), p.passes.end());
+      p.passes.emplace_back("tile");
+      continue;
+    }
+    if (!p.passes.empty() && p.passes.back() == "tile" &&
+        (item.starts_with("oc") || item.starts_with("px")) && item.size() > 2 &&
+        std::isdigit(static_cast<unsigned char>(item[2]))) {
+      tile_size(item);
       continue;
     }
     bool remove = item.front() == '-';

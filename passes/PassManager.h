@@ -15,8 +15,10 @@
 
 namespace kiln {
 
-/// What a pass transforms: the graph IR (before lowering) or the lowered Program.
-enum class PassLevel { Graph, Program };
+/// What a pass transforms: the graph IR (before lowering), the lowered Program, or how
+/// lowering and scheduling work (Target: `tile` sets LowerOptions, `memplan`
+/// Program::plan_memory; they have no function of their own).
+enum class PassLevel { Graph, Program, Target };
 
 /// One registered pass. Exactly one of graph_fn / program_fn is set; each returns true when
 /// it changed the IR.
@@ -28,13 +30,16 @@ struct PassInfo {
   bool (*program_fn)(Program &);
 };
 
-/// Every pass, in the order the O levels run them.
+/// Every pass, in the order the O levels run them. Graph and Program passes have one function
+/// set; Target passes none.
 const std::vector<PassInfo> &pass_registry();
 
 /// A parsed pipeline: pass names in the order given (graph passes always run before lowering
 /// and program passes after it, whatever their place in the text).
 struct Pipeline {
   std::vector<std::string> passes;
+  /// `tile=ocN,pxM`: the conv tile given (0: chosen per layer, as `tile` or `tile=auto`).
+  int64_t tile_oc = 0, tile_px = 0;
   /// The expanded, comma-separated list: equal for pipelines that run the same passes ("O1"
   /// and "fold,dce"), so it is what cache keys hash. "" for an empty pipeline.
   std::string str() const;
@@ -42,9 +47,11 @@ struct Pipeline {
 };
 
 /// Parses "fold,dce,fuse", the levels "O0".."O3" (O0: nothing but what codegen needs; O1:
-/// fold,dce; O2: O1 + cse,bnfold,fuse; O3: O2 + concat), "default" (= O3), and "-name", which
-/// removes every earlier occurrence of a pass ("O3,-fuse"). Spaces around names are ignored;
-/// an empty text is O0. Throws kiln::Error "unknown pass 'x' (valid: ...)" for a bad name.
+/// fold,dce,tile,memplan; O2: O1 + cse,bnfold,fuse; O3: O2 + concat), "default" (= O3), and
+/// "-name", which removes every earlier occurrence of a pass ("O3,-fuse"). `tile=auto`,
+/// `tile=oc8`, `tile=oc8,px32`, `tile=px64` set the conv tile (the items after `tile=` that
+/// are ocN/pxN belong to it). Spaces around names are ignored; an empty text is O0. Throws
+/// kiln::Error "unknown pass 'x' (valid: ...)" for a bad name or tile size.
 Pipeline parse_pipeline(std::string_view text);
 
 struct PassOptions {

@@ -49,7 +49,18 @@ CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pi
   CompileResult r;
   LowerOptions lo;
   lo.vector_lanes_f32 = vector_lanes_for(backend.host_target());
+  lo.tile = passes.has("tile");
+  lo.tile_oc = passes.tile_oc;
+  lo.tile_px = passes.tile_px;
+  if (backend.host_target() == "opencl") {
+    // The OpenCL target (runtime/OpenclTarget.h: one work item per parallel iteration):
+    // GPU-shaped conv tiles, and one 4-lane chunk per work item for the simple ops.
+    lo.gpu = true;
+    lo.vector_lanes_f32 = 4;
+    lo.task_elems = 4;
+  }
   r.program = lower(g, lo);
+  r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 
   // Identical kernels (same name and body: e.g. two equal 3x3 convs) are compiled once.

@@ -325,6 +325,13 @@ std::unique_ptr<Executable> Executable::capture(const Program &p,
     req_buffer.push_back(static_cast<int>(b));
   }
   ArenaPlan plan = plan_arena(req);
+  if (!p.plan_memory) { // no `memplan` pass: every buffer its own bytes, one after another
+    plan.bytes = 0;
+    for (size_t i = 0; i < req.size(); ++i) {
+      plan.offsets[i] = plan.bytes;
+      plan.bytes += align_up(req[i].bytes, 64);
+    }
+  }
   d.arena_bytes = plan.bytes;
   d.arena_lower_bound_bytes = plan.lower_bound;
   d.arena_naive_bytes = plan.naive;

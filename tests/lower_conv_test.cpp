@@ -6,6 +6,7 @@
 #include "passes/LowerConvUtil.h"
 
 #include <gtest/gtest.h>
+#include <tuple>
 
 #include <memory>
 #include <random>
@@ -223,6 +224,35 @@ TEST(LowerConv, TilesChoice) {
   ConvTiles tp = choose_conv_tiles(pw, LowerOptions{});
   EXPECT_TRUE(tp.flat);
   EXPECT_GE(tp.rows * tp.row_len, 400);
+
+  // The `tile` pass off: one channel x one vector; given sizes are taken as they are.
+  LowerOptions off;
+  off.tile = false;
+  ConvTiles t0 = choose_conv_tiles(g, off);
+  EXPECT_EQ(t0.ocb, 1);
+  EXPECT_EQ(t0.nv, 1);
+  LowerOptions given;
+  given.tile_oc = 4, given.tile_px = 48;
+  ConvTiles tg = choose_conv_tiles(g, given);
+  EXPECT_EQ(tg.ocb, 4);
+  EXPECT_EQ(tg.nv, 3);
+}
+
+TEST(LowerConv, GivenAndMinimalTilesComputeTheSame) {
+  // Tiles that leave partial channel blocks (20 = 3*6 + 2) and partial pixel tiles (w 21).
+  for (auto [tile, oc, px] : {std::tuple{false, 0, 0}, {true, 3, 48}, {true, 16, 16}}) {
+    for (int64_t stride : {1, 2}) {
+      Case c;
+      Value *x = c.input(DType::f32, {1, 5, 13, 21});
+      Value *w = c.constant(DType::f32, {20, 5, 3, 3});
+      Value *b = c.constant(DType::f32, {20});
+      LowerOptions opt;
+      opt.tile = tile, opt.tile_oc = oc, opt.tile_px = px;
+      c.check(
+          c.node(OpKind::Conv, {x, w, b}, conv_attrs({stride, stride}, {1, 1, 1, 1}, {1, 1}, 1)),
+          1e-4, 1e-5, opt);
+    }
+  }
 }
 
 // ---- ConvInteger ----

@@ -266,17 +266,38 @@ TEST(Fuse, ResidualMustBeDefinedBeforeTheConv) {
 TEST(Pipeline, LevelsExpand) {
   EXPECT_EQ(parse_pipeline("O0").str(), "");
   EXPECT_EQ(parse_pipeline("").str(), "");
-  EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce");
-  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse");
-  EXPECT_EQ(parse_pipeline("O3").str(), "fold,dce,cse,bnfold,fuse,concat");
+  EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce,tile,memplan");
+  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,tile,memplan");
+  EXPECT_EQ(parse_pipeline("O3").str(), "fold,dce,cse,bnfold,fuse,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("default").str(), parse_pipeline("O3").str());
   EXPECT_EQ(parse_pipeline(" fold , dce ").str(), "fold,dce");
 }
 
 TEST(Pipeline, MinusRemovesEarlierPasses) {
-  EXPECT_EQ(parse_pipeline("O3,-fuse").str(), "fold,dce,cse,bnfold,concat");
-  EXPECT_EQ(parse_pipeline("O1,-fold,-dce").str(), "");
+  EXPECT_EQ(parse_pipeline("O3,-fuse").str(), "fold,dce,cse,bnfold,tile,memplan,concat");
+  EXPECT_EQ(parse_pipeline("O1,-fold,-dce,-tile,-memplan").str(), "");
   EXPECT_EQ(parse_pipeline("-fuse,fuse").str(), "fuse");
+}
+
+TEST(Pipeline, TileSizes) {
+  Pipeline p = parse_pipeline("O3,tile=oc8,px32");
+  EXPECT_EQ(p.tile_oc, 8);
+  EXPECT_EQ(p.tile_px, 32);
+  // The tile moves to where it was given; its sizes are part of the text (and the cache key).
+  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,memplan,concat,tile=oc8,px32");
+  EXPECT_EQ(parse_pipeline("O2,-tile,tile=px64").str(),
+            "fold,dce,cse,bnfold,fuse,memplan,tile=px64");
+  EXPECT_EQ(parse_pipeline("tile=auto").str(), "tile");
+  EXPECT_EQ(parse_pipeline("tile=oc4,fold").str(), "tile=oc4,fold");
+  for (const char *bad : {"tile=oc", "tile=oc0", "tile=ow8", "tile=big", "tile=oc8,px"}) {
+    try {
+      parse_pipeline(bad);
+      FAIL() << bad << ": no error";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("tile"), std::string::npos) << bad << ": " << e.what();
+    }
+  }
+  EXPECT_THROW(parse_pipeline("O1,px32"), Error); // a size with no tile before it
 }
 
 TEST(Pipeline, UnknownNameListsTheValidOnes) {
@@ -284,8 +305,9 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     parse_pipeline("O3,fusee");
     FAIL() << "no error";
   } catch (const Error &e) {
-    EXPECT_EQ(std::string(e.what()), "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, "
-                                     "concat; levels O0, O1, O2, O3; -NAME removes a pass)");
+    EXPECT_EQ(std::string(e.what()),
+              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, concat, tile, memplan; "
+              "levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);

@@ -216,10 +216,8 @@ TEST(ConcatElimination, LeavesInputsAndNonContiguousSlicesAlone) {
 
 // ---- memory plan ----
 
-TEST(ArenaPlan, ScheduleWithViewsReplaysAndNeverOverlapsLiveRoots) {
-  ConcatGraph cg;
-  Program p = lower(cg.g);
-  ASSERT_TRUE(eliminate_concat(p));
+namespace {
+std::unique_ptr<Executable> capture_program(const Program &p) {
   std::vector<Kernel> kernels;
   std::vector<int> launch_kernel;
   for (const Launch &l : p.launches) {
@@ -230,8 +228,35 @@ TEST(ArenaPlan, ScheduleWithViewsReplaysAndNeverOverlapsLiveRoots) {
   CpuBackend &be = llvm_cpu_backend();
   CompiledModule cm = be.compile(kernels);
   std::unique_ptr<LoadedModule> loaded = be.load(cm);
-  std::unique_ptr<Executable> ex =
-      Executable::capture(p, launch_kernel, std::move(cm), std::move(loaded));
+  return Executable::capture(p, launch_kernel, std::move(cm), std::move(loaded));
+}
+} // namespace
+
+TEST(ArenaPlan, WithoutMemplanEveryBufferHasItsOwnBytes) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  p.plan_memory = false;
+  std::unique_ptr<Executable> ex = capture_program(p);
+  const ScheduleDesc &d = ex->desc();
+  EXPECT_GE(d.arena_bytes, d.arena_naive_bytes);
+  EXPECT_LT(d.arena_lower_bound_bytes, d.arena_naive_bytes) << "the graph must allow reuse";
+  for (size_t a = 0; a < d.buffers.size(); ++a)
+    for (size_t b = a + 1; b < d.buffers.size(); ++b) {
+      const SlotDesc &x = d.buffers[a], &y = d.buffers[b];
+      if (x.place != Place::Arena || y.place != Place::Arena || x.view_of >= 0 || y.view_of >= 0)
+        continue;
+      EXPECT_TRUE(x.offset + x.bytes <= y.offset || y.offset + y.bytes <= x.offset)
+          << x.name << " and " << y.name << " share bytes";
+    }
+  Program planned = lower(cg.g);
+  EXPECT_LT(capture_program(planned)->desc().arena_bytes, d.arena_bytes);
+}
+
+TEST(ArenaPlan, ScheduleWithViewsReplaysAndNeverOverlapsLiveRoots) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  ASSERT_TRUE(eliminate_concat(p));
+  std::unique_ptr<Executable> ex = capture_program(p);
   const ScheduleDesc &d = ex->desc();
   EXPECT_GT(d.arena_bytes, 0);
   EXPECT_GE(d.arena_bytes, d.arena_lower_bound_bytes);

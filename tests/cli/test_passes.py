@@ -17,8 +17,11 @@ from onnx import helper
 from conftest import REPO, init, make_model
 
 YOLOX = REPO / "models" / "yolox_nano.onnx"
+# Passes that rewrite the IR (they report a time and whether they changed it), and every pass
+# of O3 in order (tile and memplan set how lowering and memory planning work).
 PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "concat"]
-CONFIGS = ["O0", "O1", "O2", "O3"] + [f"O3,-{p}" for p in PASSES]
+O3 = ["fold", "dce", "cse", "bnfold", "fuse", "tile", "memplan", "concat"]
+CONFIGS = ["O0", "O1", "O2", "O3"] + [f"O3,-{p}" for p in O3] + ["O3,tile=oc4,px32"]
 
 
 def pass_model():
@@ -91,7 +94,7 @@ def test_yolox_matches_reference(kiln, passes):
 
 def test_every_pass_changes_the_small_graph(kiln, small):
     j, _ = run_json(kiln, small, "--passes", "O3")
-    assert j["passes"] == PASSES
+    assert j["passes"] == O3
     changed = {p["name"]: p["changed"] for p in j["pass_ms"]}
     assert changed == {p: True for p in PASSES}, changed
 
@@ -108,14 +111,15 @@ def test_o3_launches_fewer_kernels(kiln, small, model):
 def test_disable_flag_is_the_minus_form(kiln, small):
     a, _ = run_json(kiln, small, "--disable", "fuse", "--disable", "cse")
     b, _ = run_json(kiln, small, "--passes", "O3,-fuse,-cse")
-    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "concat"]
+    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "tile", "memplan", "concat"]
     assert a["kernels"] == b["kernels"]
 
 
 def test_unknown_pass_lists_valid_names(kiln, small):
     proc = kiln_cli(kiln, "run", small, "--target", "cpu", "--no-cache", "--passes", "O3,fusee")
     assert proc.returncode == 1
-    assert "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, concat;" in proc.stderr
+    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, concat, tile, memplan;"
+            in proc.stderr)
     assert proc.stderr.count("\n") == 1, proc.stderr
     proc = kiln_cli(kiln, "compile", small, "-o", small.with_suffix(".kiln"), "--disable", "fusee")
     assert proc.returncode == 1 and "unknown pass 'fusee'" in proc.stderr
@@ -139,7 +143,18 @@ def test_passes_are_part_of_the_cache_key(kiln, small, tmp_path):
     run = lambda *x: kiln_cli(kiln, "run", small, "--target", "cpu", "--iterations", "1",  # noqa
                               "--json", "--cache-dir", cache, *x)
     first = json.loads(run("--passes", "O3").stdout)
-    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,concat").stdout)
+    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,tile,memplan,concat").stdout)
     other = json.loads(run("--passes", "O0").stdout)
     assert first["cache"] == "miss" and same["cache"] == "hit" and other["cache"] == "miss"
     assert first["kernels"] == same["kernels"] == a["kernels"]
+
+
+def test_tile_and_memplan_change_speed_and_memory(kiln):
+    """Without `tile` every conv computes one channel x one vector at a time; without `memplan`
+    every intermediate has its own bytes. Both stay correct (the CONFIGS tests) and show up."""
+    o3, _ = run_json(kiln, YOLOX, "--passes", "O3")
+    no_mem, _ = run_json(kiln, YOLOX, "--passes", "O3,-memplan")
+    assert no_mem["arena_bytes"] >= no_mem["arena_naive_bytes"] > 2 * o3["arena_bytes"]
+    given, _ = run_json(kiln, YOLOX, "--passes", "O3,tile=oc8,px16")
+    assert given["passes"] == [p for p in O3 if p != "tile"] + ["tile"]
+    assert given["kernels"] == o3["kernels"]
