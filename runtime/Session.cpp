@@ -21,6 +21,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -62,6 +63,27 @@ std::vector<TensorInfo> infos_from_json(const nlohmann::json &a) {
                  t.at("shape").get<std::vector<int64_t>>()});
   }
   return v;
+}
+
+/// Writes the model index (Session::Impl::model_index_file) atomically; a failure only costs
+/// an import next time, so it is silent.
+void write_model_index(const std::string &file, const std::vector<TensorInfo> &inputs,
+                       const std::vector<TensorInfo> &outputs) {
+  std::error_code ec;
+  fs::create_directories(fs::path(file).parent_path(), ec);
+  std::string tmp = file + "." + std::to_string(::getpid()) + ".tmp";
+  {
+    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
+    o << nlohmann::json{{"inputs", infos_to_json(inputs)}, {"outputs", infos_to_json(outputs)}}
+             .dump();
+    if (!o) {
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, file, ec);
+  if (ec)
+    fs::remove(tmp, ec);
 }
 
 std::vector<TensorInfo> infos_of(const std::vector<Value *> &values) {
@@ -107,9 +129,13 @@ struct Session::Impl {
   Pipeline passes; ///< opt.pipeline parsed; its expanded form is what cache keys hash
   std::string path;
   bool from_file = false;
-  std::string model_bytes;
+  /// The ONNX model's bytes and its imported graph (default shapes) are held only while a
+  /// compile may need them: a session whose model index and schedule come from the cache never
+  /// imports the model, and one that loaded its schedule drops both (model_bytes() reads the
+  /// file again, checking its hash, when another shape must be compiled).
+  std::string model_bytes_;
   std::string model_sha;
-  std::unique_ptr<Graph> graph; ///< imported with the default shapes (ONNX models)
+  std::unique_ptr<Graph> graph;
   std::vector<TensorInfo> inputs, outputs;
   std::string cache_dir; ///< "" when the cache is off
   CpuBackend *backend = nullptr;
@@ -125,6 +151,9 @@ struct Session::Impl {
   std::vector<void *> out_ptrs;
 
   Entry &schedule_for(const std::vector<TensorInfo> &shapes);
+  const std::string &model_bytes();
+  void drop_model();
+  std::string model_index_file() const;
   std::unique_ptr<Entry> load_entry(const std::string &file, const Digest *key);
   std::unique_ptr<Entry> compile_entry(const std::vector<TensorInfo> &shapes, const Digest &key);
   Digest key_for(const std::string &sig) const;
@@ -204,7 +233,8 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     ImportOptions io;
     for (const TensorInfo &t : shapes)
       io.input_shapes[t.name] = t.shape;
-    other = import_onnx_bytes(model_bytes, fs::path(path).parent_path().string(), path, io);
+    other = import_onnx_bytes(model_bytes(), fs::path(path).parent_path().string(), path, io);
+    stats.imported = true;
     g = other.get();
     for (size_t i = 0; i < shapes.size(); ++i)
       if (static_cast<ElementType>(g->inputs()[i]->dtype) != shapes[i].type)
@@ -253,6 +283,45 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
   return e;
 }
 
+const std::string &Session::Impl::model_bytes() {
+  if (!model_bytes_.empty())
+    return model_bytes_;
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << f.rdbuf();
+  if (!f)
+    throw Error(path + ": cannot read the model");
+  std::string bytes = buf.str();
+  Sha256 h;
+  h.update(bytes);
+  if (digest_hex(h.finish()) != model_sha)
+    throw Error(path + ": the model file changed since the session opened it; open it again");
+  model_bytes_ = std::move(bytes);
+  return model_bytes_;
+}
+
+void Session::Impl::drop_model() {
+  graph.reset();
+  std::string().swap(model_bytes_);
+}
+
+/// The cache folder's record of a model's inputs and outputs (for the shapes it was opened
+/// with), so that a session can find its schedule without importing the model.
+std::string Session::Impl::model_index_file() const {
+  if (cache_dir.empty())
+    return "";
+  Sha256 h;
+  h.field("kiln-model-index v1");
+  h.field(model_sha);
+  for (const auto &[name, shape] : opt.input_shapes) {
+    h.field(name);
+    for (int64_t d : shape)
+      h.field(std::to_string(d));
+  }
+  h.field(compiler_identity());
+  return (fs::path(cache_dir) / (digest_hex(h.finish()) + ".model.json")).string();
+}
+
 Entry &Session::Impl::schedule_for(const std::vector<TensorInfo> &shapes) {
   std::string sig = signature(shapes);
   if (auto it = schedules.find(sig); it != schedules.end()) {
@@ -270,6 +339,7 @@ Entry &Session::Impl::schedule_for(const std::vector<TensorInfo> &shapes) {
     try {
       e = load_entry(file, &key);
       stats.cache = "hit";
+      drop_model(); // the schedule needs neither; another shape reads the file again
     } catch (const CacheFileError &x) {
       notice("cache file " + file + " is " + x.kind + " (" + x.detail + "); recompiling");
     } catch (const Error &x) {
@@ -456,19 +526,41 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       buf << f.rdbuf();
       if (!f)
         return Status::failure(path + ": cannot read the model");
-      s.model_bytes = buf.str();
+      s.model_bytes_ = buf.str();
       Sha256 h;
-      h.update(s.model_bytes);
+      h.update(s.model_bytes_);
       s.model_sha = digest_hex(h.finish());
-      ImportOptions io;
-      for (const auto &[name, shape] : options.input_shapes)
-        io.input_shapes[name] = shape;
-      s.graph = import_onnx_bytes(s.model_bytes, fs::path(path).parent_path().string(), path, io);
-      s.inputs = infos_of(s.graph->inputs());
-      s.outputs = infos_of(s.graph->outputs());
       s.cache_dir = options.use_cache
                         ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir)
                         : "";
+      // The inputs and outputs from the cache folder's index when a session saw this model
+      // before (no import: the schedule is probably cached too), else from an import.
+      std::string index = s.model_index_file();
+      if (!index.empty() && fs::exists(index)) {
+        try {
+          std::ifstream in(index);
+          nlohmann::json j = nlohmann::json::parse(in);
+          s.inputs = infos_from_json(j.at("inputs"));
+          s.outputs = infos_from_json(j.at("outputs"));
+        } catch (const std::exception &x) {
+          s.inputs.clear(), s.outputs.clear();
+          notice("cache file " + index + " is corrupt (" + x.what() + "); importing the model");
+        }
+      }
+      if (s.inputs.empty()) {
+        ImportOptions io;
+        for (const auto &[name, shape] : options.input_shapes)
+          io.input_shapes[name] = shape;
+        s.graph =
+            import_onnx_bytes(s.model_bytes_, fs::path(path).parent_path().string(), path, io);
+        s.inputs = infos_of(s.graph->inputs());
+        s.outputs = infos_of(s.graph->outputs());
+        s.stats.imported = true;
+        if (!index.empty())
+          write_model_index(index, s.inputs, s.outputs);
+      } else {
+        std::string().swap(s.model_bytes_); // read again only if a compile needs it
+      }
       s.stats.import_ms = ms_since(t0);
     }
     s.pool = std::make_unique<ThreadPool>(s.stats.threads);

@@ -168,11 +168,12 @@ void write_file(const fs::path &p, const std::vector<uint8_t> &b) {
       .write(reinterpret_cast<const char *>(b.data()), std::streamsize(b.size()));
 }
 
-// The one .kiln file in a cache folder.
+// The one .kiln file in a cache folder (next to it: the model index, *.model.json).
 fs::path only_cache_file(const fs::path &dir) {
   std::vector<fs::path> files;
   for (const auto &e : fs::directory_iterator(dir))
-    files.push_back(e.path());
+    if (e.path().extension() == ".kiln")
+      files.push_back(e.path());
   EXPECT_EQ(files.size(), 1u);
   return files.empty() ? fs::path() : files[0];
 }
@@ -431,7 +432,40 @@ TEST(Session, CacheMissThenHitRunsNoCodegen) {
   EXPECT_EQ(s->stats().cache, "hit");
   EXPECT_GT(s->stats().load_ms, 0);
   EXPECT_EQ(llvm_cpu_backend().codegen_runs(), runs_before) << "a cache hit ran LLVM";
+  EXPECT_FALSE(s->stats().imported) << "the model index should spare the import";
   EXPECT_TRUE(bitwise_equal(hit_out, miss_out));
+}
+
+TEST(Session, ModelIndexWithoutScheduleImportsToCompile) {
+  // The index is there but the schedule was evicted: the session imports the model (reading
+  // the file again) and compiles. A damaged index is reported and the model imported.
+  TempDir dir;
+  fs::path model = write_tiny_model(dir.path);
+  fs::path cache = dir.path / "cache";
+  HostTensor x = make_input(8, 8);
+  HostTensor first;
+  {
+    Result<Session> s = Session::open(model.string(), tiny_options(cache));
+    ASSERT_TRUE(s.ok()) << s.error();
+    EXPECT_TRUE(s->stats().imported);
+    first = run_once(*s, x);
+  }
+  fs::remove(only_cache_file(cache));
+  {
+    Result<Session> s = Session::open(model.string(), tiny_options(cache));
+    ASSERT_TRUE(s.ok()) << s.error();
+    EXPECT_FALSE(s->stats().imported);
+    EXPECT_TRUE(bitwise_equal(run_once(*s, x), first));
+    EXPECT_EQ(s->stats().cache, "miss");
+    EXPECT_TRUE(s->stats().imported);
+  }
+  for (const auto &e : fs::directory_iterator(cache))
+    if (e.path().string().ends_with(".model.json"))
+      write_file(e.path(), {'{', '"', 'x'});
+  Result<Session> s = Session::open(model.string(), tiny_options(cache));
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_TRUE(s->stats().imported);
+  EXPECT_TRUE(bitwise_equal(run_once(*s, x), first));
 }
 
 TEST(Session, EachInputShapeGetsItsOwnSchedule) {

@@ -485,8 +485,10 @@ int cmd_run_cpu(const RunArgs &a) {
                         {"peak_rss_bytes", peak_rss},
                         {"outputs", outputs_json(names, outputs, files)}};
     j[loaded ? "load_ms" : "compile_ms"] = loaded ? st.load_ms : st.compile_ms;
-    if (st.cache != "file")
+    if (st.cache != "file") {
       j["import_ms"] = st.import_ms;
+      j["imported"] = st.imported;
+    }
     if (st.cache != "file")
       j.update(passes_json(a, st));
     if (chk) {

@@ -171,7 +171,10 @@ struct SessionStats {
   /// "miss" (compiled and written to the cache), "hit" (loaded from the cache folder), "off"
   /// (compiled, no cache), "file" (opened from a .kiln file).
   std::string cache;
-  double import_ms = 0;        ///< reading the ONNX model (0 for a .kiln file)
+  double import_ms = 0; ///< reading the ONNX model (0 for a .kiln file)
+  /// The ONNX model was parsed and imported. False when a session found the model's inputs in
+  /// the cache folder (it then reads and hashes the file but imports it only to compile).
+  bool imported = false;
   double compile_ms = 0;       ///< lowering + code generation + capture (0 when loaded)
   double load_ms = 0;          ///< reading, checking and linking a .kiln file (0 when compiled)
   int kernels = 0;             ///< kernel launches per replayed run
