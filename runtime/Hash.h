@@ -20,8 +20,11 @@ public:
   /// Length-prefixed, so consecutive fields cannot run into each other.
   void field(std::string_view s);
   Digest finish();
+  /// Use the CPU's SHA extensions when it has them (tests turn this off to compare).
+  static bool use_sha_ni;
 
 private:
+  void blocks(const uint8_t *p, size_t n);
   void block(const uint8_t *p);
   uint32_t h_[8];
   uint8_t buf_[64];

@@ -100,6 +100,22 @@ bool is_kiln_file(const std::string &path) {
   return f && std::memcmp(magic, "\x89KILN\r\n\x1a", 8) == 0;
 }
 
+/// The file in one read into a string of its size (no stream buffer copies).
+bool read_whole_file(const std::string &path, std::string &out) {
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return false;
+  std::error_code ec;
+  auto n = fs::file_size(path, ec);
+  bool ok = !ec;
+  if (ok) {
+    out.resize(n);
+    ok = std::fread(out.data(), 1, n, f) == n;
+  }
+  std::fclose(f);
+  return ok;
+}
+
 std::string default_cache_dir() {
   if (const char *d = std::getenv("KILN_CACHE_DIR"); d && *d)
     return d;
@@ -286,12 +302,9 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
 const std::string &Session::Impl::model_bytes() {
   if (!model_bytes_.empty())
     return model_bytes_;
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << f.rdbuf();
-  if (!f)
+  std::string bytes;
+  if (!read_whole_file(path, bytes))
     throw Error(path + ": cannot read the model");
-  std::string bytes = buf.str();
   Sha256 h;
   h.update(bytes);
   if (digest_hex(h.finish()) != model_sha)
@@ -521,12 +534,8 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       s.note(ref);
     } else {
       auto t0 = Clock::now();
-      std::ifstream f(path, std::ios::binary);
-      std::ostringstream buf;
-      buf << f.rdbuf();
-      if (!f)
+      if (!read_whole_file(path, s.model_bytes_))
         return Status::failure(path + ": cannot read the model");
-      s.model_bytes_ = buf.str();
       Sha256 h;
       h.update(s.model_bytes_);
       s.model_sha = digest_hex(h.finish());

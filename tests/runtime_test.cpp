@@ -208,6 +208,33 @@ TEST(Hash, Sha256KnownVectors) {
   EXPECT_EQ(c.finish(), d.finish());
 }
 
+TEST(Hash, Sha256ExtensionsMatchThePortableCode) {
+  // On a CPU with SHA-NI the fast path runs by default; both must agree on every length and
+  // every way of feeding the bytes (elsewhere both runs take the portable path).
+  std::vector<uint8_t> data(1 << 20);
+  uint32_t x = 12345;
+  for (uint8_t &b : data)
+    b = uint8_t((x = x * 1664525u + 1013904223u) >> 24);
+  auto hash = [&](size_t n, size_t piece) {
+    Sha256 h;
+    for (size_t at = 0; at < n; at += piece)
+      h.update(data.data() + at, std::min(piece, n - at));
+    return h.finish();
+  };
+  for (size_t n : {size_t(0), size_t(1), size_t(55), size_t(56), size_t(64), size_t(65),
+                   size_t(127), size_t(1000), size_t(4096 + 17), data.size()})
+    for (size_t piece : {size_t(1 << 30), size_t(7), size_t(64), size_t(1000)}) {
+      if (n > 5000 && piece < 64)
+        continue;
+      Sha256::use_sha_ni = true;
+      Digest fast = hash(n, piece);
+      Sha256::use_sha_ni = false;
+      Digest portable = hash(n, piece);
+      Sha256::use_sha_ni = true;
+      ASSERT_EQ(digest_hex(fast), digest_hex(portable)) << n << " bytes in pieces of " << piece;
+    }
+}
+
 TEST(Hash, ChecksumSeesEveryByte) {
   std::vector<uint8_t> data(1000);
   for (size_t i = 0; i < data.size(); ++i)
