@@ -1,5 +1,7 @@
 #include "ir/Npy.h"
 
+#include "ir/AtomicFile.h"
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -115,27 +117,16 @@ void write_npy(const std::string &path, const Tensor &t) {
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
 
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
+  write_file_atomically(path, [&](const std::string &tmp) {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f)
-      throw Error(path + ": cannot create file");
     uint16_t len = static_cast<uint16_t>(header.size());
     f.write("\x93NUMPY\x01\x00", 8);
     char lenbuf[2] = {char(len & 0xff), char(len >> 8)};
     f.write(lenbuf, 2);
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     f.write(static_cast<const char *>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
-    if (!f) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place");
-  }
+    return static_cast<bool>(f);
+  });
 }
 
 } // namespace kiln

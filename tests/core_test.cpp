@@ -1,4 +1,5 @@
 // Element types, tensors and .npy files.
+#include "ir/AtomicFile.h"
 #include "ir/DType.h"
 #include "ir/Npy.h"
 #include "ir/Tensor.h"
@@ -100,4 +101,30 @@ TEST_F(NpyTest, BadFilesAreOneLineErrors) {
     EXPECT_EQ(std::string(e.what()), path + ": file is shorter than its shape 4x4 needs");
   }
   EXPECT_THROW(read_npy((dir / "missing.npy").string()), Error);
+}
+
+TEST_F(NpyTest, AtomicWritesLeaveNothingHalfWritten) {
+  std::string path = (dir / "out.txt").string();
+  write_text_file(path, "first");
+  write_text_file(path, "second");
+  std::ifstream f(path);
+  std::string got((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(got, "second");
+  // A failing writer: the old file stays, no temporary is left, the error names the path.
+  try {
+    write_file_atomically(path, [](const std::string &tmp) {
+      std::ofstream(tmp) << "partial";
+      return false;
+    });
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(std::string(e.what()), path + ": write failed");
+  }
+  std::ifstream g(path);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(g)), {}), "second");
+  int files = 0;
+  for ([[maybe_unused]] const auto &e : std::filesystem::directory_iterator(dir))
+    ++files;
+  EXPECT_EQ(files, 1);
+  EXPECT_THROW(write_text_file((dir / "no-such-folder" / "x.txt").string(), "x"), Error);
 }

@@ -1,6 +1,8 @@
 // Image I/O through stb (the implementations are compiled here, once) and simple drawing.
 #include "tools/Image.h"
 
+#include "ir/AtomicFile.h"
+
 #include "ir/Error.h"
 
 #include <algorithm>
@@ -62,19 +64,12 @@ void save_image(const std::string &path, const Image &img) {
   if (!can_save_image(path))
     throw Error(path + ": cannot write this image type (use .png, .jpg or .jpeg)");
   // The temporary name keeps the extension out of the way: the format comes from `path`.
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
   bool png = lower_extension(path) == ".png";
-  int ok =
-      png ? stbi_write_png(tmp.c_str(), img.width, img.height, 3, img.pixels.data(), img.width * 3)
-          : stbi_write_jpg(tmp.c_str(), img.width, img.height, 3, img.pixels.data(), 90);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write image");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place");
-  }
+  write_file_atomically(path, [&](const std::string &tmp) {
+    return png ? stbi_write_png(tmp.c_str(), img.width, img.height, 3, img.pixels.data(),
+                                img.width * 3) != 0
+               : stbi_write_jpg(tmp.c_str(), img.width, img.height, 3, img.pixels.data(), 90) != 0;
+  });
 }
 
 namespace {

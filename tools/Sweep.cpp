@@ -2,6 +2,8 @@
 // and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
 #include "tools/Sweep.h"
 
+#include "ir/AtomicFile.h"
+
 #include "frontend/OnnxImporter.h"
 #include "ir/Reference.h"
 
@@ -426,22 +428,6 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
   return s + "</svg>\n";
 }
 
-void write_file(const std::string &path, const std::string &text) {
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place");
-  }
-}
-
 } // namespace
 
 int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
@@ -510,9 +496,9 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
   sessions.clear();
 
   if (!a.csv.empty())
-    write_file(a.csv, to_csv(rows));
+    write_text_file(a.csv, to_csv(rows));
   if (!a.plot.empty())
-    write_file(a.plot, to_svg(a.model, rows));
+    write_text_file(a.plot, to_svg(a.model, rows));
   if (a.json)
     std::cout << to_json(a, rows).dump(2) << "\n";
   else

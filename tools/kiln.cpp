@@ -1,5 +1,6 @@
 // The kiln command line: inspect, compile, run, print and dot a model.
 #include "frontend/OnnxImporter.h"
+#include "ir/AtomicFile.h"
 #include "ir/Dot.h"
 #include "ir/Npy.h"
 #include "ir/Printer.h"
@@ -574,19 +575,7 @@ void write_text(const std::string &path, const std::string &text) {
     std::cout << text;
     return;
   }
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place");
-  }
+  write_text_file(path, text);
 }
 
 std::string one_line(std::string s) {
