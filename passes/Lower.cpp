@@ -2,6 +2,7 @@
 #include "passes/Lower.h"
 
 #include "passes/LowerContext.h"
+#include "passes/LowerLoops.h"
 
 namespace kiln {
 
@@ -151,6 +152,7 @@ void lower_node(LowerContext &cx, const Node &n) {
 } // namespace
 
 Program lower(const Graph &g, const LowerOptions &opt) {
+  lw::TaskElemsScope task_scope(opt.task_elems);
   Program prog;
   LowerContext cx{g, opt, prog, std::vector<int>(g.values().size(), -1)};
   std::vector<int> uses = g.use_counts();

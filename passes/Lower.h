@@ -66,6 +66,16 @@ struct LowerOptions {
   /// plainly vectorised loop nest computes).
   bool tile = true;
   int64_t tile_oc = 0, tile_px = 0;
+  /// GPU-shaped kernels (the OpenCL target): convs get one work item per small output tile
+  /// (passes/LowerConvGpu.cpp; `tile` picks that tile), and the simple ops' parallel loops
+  /// are cut into work items of `task_elems` elements instead of CPU-thread-sized tasks.
+  bool gpu = false;
+  /// With gpu: the device is a GPU (conv tiles shrink until a launch has enough work items);
+  /// false: a CPU OpenCL driver such as PoCL (one 4x8 tile: fewer, larger work items).
+  bool gpu_device = true;
+  /// Elements per parallel iteration of the simple ops (passes/LowerLoops.h); 0: the CPU
+  /// default (lw::kTaskElems).
+  int64_t task_elems = 0;
 };
 
 /// Lowers every node; throws kiln::Error "node 'x' (Op): no CPU kernel for ..." for what it

@@ -15,6 +15,7 @@
 //
 // The multiply-add is a Mul then an Add: whether it becomes one FMA is the backend's call
 // (contraction flags), not lowering's.
+#include "passes/LowerConvGpu.h"
 #include "passes/LowerConvUtil.h"
 
 #include <algorithm>
@@ -129,8 +130,8 @@ ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
   return best;
 }
 
-namespace {
-
+// conv_geom, pack_conv_weights and conv_activation are shared with the GPU-shaped lowering
+// (passes/LowerConvGpu.cpp), declared in LowerConvUtil.h.
 ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y) {
   const Attrs &a = n.attrs;
   const auto &st = a.ints("strides"), &dil = a.ints("dilations"), &pads = a.ints("pads");
@@ -145,7 +146,7 @@ ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y
   return g;
 }
 
-void check_4d(const Node &n) {
+static void check_4d(const Node &n) {
   if (n.inputs[0]->shape.size() != 4 || n.inputs[1]->shape.size() != 4)
     no_cpu_kernel(n, "non-2-D convolution");
 }
@@ -214,9 +215,13 @@ Expr conv_activation(const Node &n, const std::string &act, Expr v) {
   no_cpu_kernel(n, "activation '" + act + "'");
 }
 
+namespace {
+
 /// The direct convolution kernel for Conv (integer = false) and ConvInteger.
 void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   check_4d(n);
+  if (cx.opt.gpu)
+    return lower_conv_gpu(cx, n, integer); // passes/LowerConvGpu.cpp
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   ConvGeom g = conv_geom(n, *x, *w, *y);
   if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)

@@ -34,6 +34,20 @@ struct ConvGeom {
 /// The one place conv tile sizes are chosen (a tiling pass can take this over later).
 ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt);
 
+// ---- shared by the CPU and GPU conv lowerings (passes/LowerConv.cpp) ----
+
+/// The geometry of Conv/ConvInteger node `n` (x input, w weights, y output; 4-D).
+ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y);
+
+/// Appends the launch that packs W[M][Cg][KH][KW] (minus the weight zero point `wzp` for
+/// ConvInteger) into wp[G][NB][KH][KW][Cg][t.ocb] of dtype `adt` (zero for the padded output
+/// channels; weight-only when the weights are); returns the packed buffer.
+int pack_conv_weights(LowerContext &cx, const Node &n, const ConvGeom &g, const ConvTiles &t,
+                      DType adt, const Value *wzp);
+
+/// Conv's fused epilogue activation `act` (ops.def) applied to the f32 accumulator `v`.
+Expr conv_activation(const Node &n, const std::string &act, Expr v);
+
 namespace lc {
 
 // ---- errors ----

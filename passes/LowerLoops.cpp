@@ -6,6 +6,18 @@
 
 namespace kiln::lw {
 
+namespace {
+thread_local int64_t g_task_elems = kTaskElems;
+} // namespace
+
+int64_t task_elems() { return g_task_elems; }
+
+TaskElemsScope::TaskElemsScope(int64_t elems) : saved_(g_task_elems) {
+  g_task_elems = elems > 0 ? elems : kTaskElems;
+}
+
+TaskElemsScope::~TaskElemsScope() { g_task_elems = saved_; }
+
 std::string snake(std::string_view name) {
   std::string s;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -170,9 +182,10 @@ Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool v
                 const std::function<Stmt(Expr row, Expr col)> &body) {
   int t = kb.new_var();
   Expr tv = var(t);
-  if (cols >= 2 * kTaskElems) {
+  const int64_t task = task_elems();
+  if (cols >= 2 * task) {
     // Long rows: each task takes one block of a row.
-    int64_t cb = (kTaskElems + lanes - 1) / lanes * lanes;
+    int64_t cb = (task + lanes - 1) / lanes * lanes;
     int64_t nb = (cols + cb - 1) / cb;
     Expr row = rows == 1 ? imm(0) : ediv(tv, imm(nb));
     Expr c0 = (rows == 1 ? tv : emod(tv, imm(nb))) * imm(cb);
@@ -181,7 +194,7 @@ Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool v
     return {for_loop(t, imm(0), imm(rows * nb), ForKind::Parallel, s), rows * nb};
   }
   // Short rows: each task takes a group of whole rows.
-  int64_t rpt = std::max<int64_t>(1, kTaskElems / std::max<int64_t>(cols, 1));
+  int64_t rpt = std::max<int64_t>(1, task / std::max<int64_t>(cols, 1));
   int64_t tasks = (rows + rpt - 1) / rpt;
   if (tasks <= 1) {
     rpt = rows;
@@ -203,7 +216,7 @@ Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool v
 Loops emit_items(KernelBuilder &kb, int64_t items, int64_t item_cost,
                  const std::function<Stmt(Expr item)> &body) {
   int t = kb.new_var();
-  int64_t per = std::max<int64_t>(1, kTaskElems / std::max<int64_t>(item_cost, 1));
+  int64_t per = std::max<int64_t>(1, task_elems() / std::max<int64_t>(item_cost, 1));
   int64_t tasks = (items + per - 1) / per;
   if (tasks <= 1) {
     per = items;

@@ -19,6 +19,21 @@ namespace kiln::lw {
 /// work itself.
 inline constexpr int64_t kTaskElems = 16384;
 
+/// Elements per parallel task of the lowering in progress: LowerOptions::task_elems when set
+/// (a GPU wants one small chunk per work item), else kTaskElems. lower() sets it for its
+/// duration with a TaskElemsScope (per thread).
+int64_t task_elems();
+class TaskElemsScope {
+public:
+  explicit TaskElemsScope(int64_t elems); ///< elems <= 0: kTaskElems
+  ~TaskElemsScope();
+  TaskElemsScope(const TaskElemsScope &) = delete;
+  TaskElemsScope &operator=(const TaskElemsScope &) = delete;
+
+private:
+  int64_t saved_;
+};
+
 /// "LeakyRelu" -> "leaky_relu".
 std::string snake(std::string_view name);
 /// Kernel name by the grammar op_detail_dtype ("add_bcast_f32"); empty detail is left out.
@@ -66,7 +81,7 @@ struct Loops {
 /// rows x cols elements, col the contiguous index: body(row, col) is one element's statement.
 /// With `vector`, cols run in Vectorized chunks of `lanes` plus a scalar tail, so body may only
 /// use col in contiguous (or invariant) accesses; otherwise a plain serial loop. Big column
-/// counts are split across tasks, small ones grouped by rows to ~kTaskElems per task.
+/// counts are split across tasks, small ones grouped by rows to ~task_elems() per task.
 Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool vector,
                 const std::function<Stmt(Expr row, Expr col)> &body);
 

@@ -1,6 +1,7 @@
 #include "runtime/Compiler.h"
 
 #include "passes/KernelPasses.h"
+#include "runtime/OpenclTarget.h"
 
 #include <elf.h>
 #include <link.h>
@@ -52,13 +53,8 @@ CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pi
   lo.tile = passes.has("tile");
   lo.tile_oc = passes.tile_oc;
   lo.tile_px = passes.tile_px;
-  if (backend.host_target() == "opencl") {
-    // The OpenCL target (runtime/OpenclTarget.h: one work item per parallel iteration):
-    // GPU-shaped conv tiles, and one 4-lane chunk per work item for the simple ops.
-    lo.gpu = true;
-    lo.vector_lanes_f32 = 4;
-    lo.task_elems = 4;
-  }
+  if (backend.host_target() == "opencl")
+    opencl_lower_options(backend, lo); // GPU-shaped kernels (runtime/OpenclTarget.h)
   r.program = lower(g, lo);
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);

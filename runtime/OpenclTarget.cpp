@@ -96,6 +96,7 @@ void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c
 /// CPU target's pipeline (compile_graph) up to code generation.
 class KernelCollector : public CpuBackend {
 public:
+  explicit KernelCollector(bool gpu_device) : gpu_device_(gpu_device) {}
   std::string host_target() const override { return "opencl"; }
   CompiledModule compile(const std::vector<Kernel> &kernels) override {
     kernels_ = kernels;
@@ -108,6 +109,7 @@ public:
   std::unique_ptr<LoadedModule> load(const CompiledModule &) override;
   int codegen_runs() const override { return 0; }
   std::vector<Kernel> kernels_;
+  bool gpu_device_;
 };
 
 /// Host code for the weight-only kernels (the rest have none: they run on the device).
@@ -150,7 +152,10 @@ struct OpenclRunner::Impl {
   struct Op {
     cl_kernel kernel;
     size_t global, local;
+    size_t launch; ///< index into the schedule's launches
   };
+  cl_command_queue prof_queue = nullptr; ///< made at the first profiled run
+  std::vector<cl_event> events;
   std::vector<Op> ops;
   struct Copy {
     cl_mem src;
@@ -160,6 +165,8 @@ struct OpenclRunner::Impl {
   std::vector<Copy> copies;
 
   ~Impl() {
+    if (prof_queue)
+      clReleaseCommandQueue(prof_queue);
     for (Op &op : ops)
       clReleaseKernel(op.kernel);
     for (cl_mem m : ins)
@@ -224,14 +231,15 @@ std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const Executable &e
 
   auto prog = static_cast<cl_program>(m.program->handle());
   cl_device_id device = dev.impl().device;
-  for (const LaunchDesc &l : d.launches) {
+  for (size_t li = 0; li < d.launches.size(); ++li) {
+    const LaunchDesc &l = d.launches[li];
     if (l.extent <= 0)
       continue;
     const std::string &name = d.kernel_names.at(static_cast<size_t>(l.kernel));
     cl_int err = CL_SUCCESS;
     cl_kernel k = clCreateKernel(prog, name.c_str(), &err);
     cl_check(err, "clCreateKernel(" + name + ")");
-    m.ops.push_back({k, 0, 0});
+    m.ops.push_back({k, 0, 0, li});
     cl_uint arg = 0;
     for (int b : l.args) {
       auto [mem, off] = place(b);
@@ -259,9 +267,20 @@ std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const Executable &e
   return r;
 }
 
-void OpenclRunner::run(const void *const *inputs, void *const *outputs) {
+void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *launch_ms) {
   Impl &m = *impl_;
   cl_command_queue q = m.dev->impl().queue;
+  if (launch_ms) {
+    // Profiling: the same commands on a queue with event timestamps (made once).
+    if (!m.prof_queue) {
+      cl_int err = CL_SUCCESS;
+      m.prof_queue = clCreateCommandQueue(m.dev->impl().context, m.dev->impl().device,
+                                          CL_QUEUE_PROFILING_ENABLE, &err);
+      cl_check(err, "creating a profiling queue on " + m.dev->name());
+    }
+    q = m.prof_queue;
+    m.events.assign(m.ops.size(), nullptr);
+  }
   // Every command is enqueued without waiting; the in-order queue orders them and the one
   // clFinish at the end is the only synchronisation with the host.
   for (size_t i = 0; i < m.ins.size(); ++i)
@@ -269,9 +288,10 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs) {
       cl_check(clEnqueueWriteBuffer(q, m.ins[i], CL_FALSE, 0, m.in_bytes[i], inputs[i], 0, nullptr,
                                     nullptr),
                "writing an input");
-  for (const Impl::Op &op : m.ops) {
+  for (size_t i = 0; i < m.ops.size(); ++i) {
+    const Impl::Op &op = m.ops[i];
     cl_int err = clEnqueueNDRangeKernel(q, op.kernel, 1, nullptr, &op.global, &op.local, 0, nullptr,
-                                        nullptr);
+                                        launch_ms ? &m.events[i] : nullptr);
     if (err != CL_SUCCESS)
       cl_check(err, "clEnqueueNDRangeKernel");
   }
@@ -286,12 +306,36 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs) {
                                    nullptr, nullptr),
                "reading an output");
   cl_check(clFinish(q), "running the schedule on " + m.dev->name());
+  if (launch_ms) {
+    for (size_t i = 0; i < m.ops.size(); ++i) {
+      cl_ulong t0 = 0, t1 = 0;
+      if (clGetEventProfilingInfo(m.events[i], CL_PROFILING_COMMAND_START, sizeof t0, &t0,
+                                  nullptr) == CL_SUCCESS &&
+          clGetEventProfilingInfo(m.events[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1, nullptr) ==
+              CL_SUCCESS &&
+          t1 >= t0)
+        launch_ms[m.ops[i].launch] += 1e-6 * static_cast<double>(t1 - t0);
+      clReleaseEvent(m.events[i]);
+    }
+    m.events.clear();
+  }
 }
 
 // ---- compile and load ----
 
-std::unique_ptr<CpuBackend> opencl_kernel_collector() {
-  return std::make_unique<KernelCollector>();
+std::unique_ptr<CpuBackend> opencl_kernel_collector(bool gpu_device) {
+  return std::make_unique<KernelCollector>(gpu_device);
+}
+
+void opencl_lower_options(const CpuBackend &collector, LowerOptions &lo) {
+  auto *col = dynamic_cast<const KernelCollector *>(&collector);
+  KILN_ASSERT(col, "opencl_lower_options: the backend is not opencl_kernel_collector()");
+  // One work item per parallel iteration (the emitter): GPU-shaped conv tiles, and one 4-lane
+  // chunk per work item for the simple ops.
+  lo.gpu = true;
+  lo.gpu_device = col->gpu_device_;
+  lo.vector_lanes_f32 = 4;
+  lo.task_elems = 4;
 }
 
 OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const CompileResult &cr) {

@@ -27,7 +27,10 @@ namespace kiln {
 class OpenclRunner {
 public:
   ~OpenclRunner();
-  void run(const void *const *inputs, void *const *outputs);
+  /// launch_ms: when given (SessionOptions::profile), the run goes through a profiling queue
+  /// and each launch's device time (OpenCL event start to end) is added to launch_ms[i], one
+  /// entry per launch of the schedule (weight-only ones get nothing).
+  void run(const void *const *inputs, void *const *outputs, double *launch_ms = nullptr);
   /// How the program was obtained: "source", "binary" (from the cache), "source (rebuilt)".
   const std::string &program_origin() const { return origin_; }
 
@@ -50,7 +53,14 @@ struct OpenclCompiled {
 /// CPU target's pipeline up to code generation: it only collects the prepared kernels. Its
 /// host_target() is "opencl" (the manifest's target) and its load() gives the (empty) host
 /// module of a schedule loaded from a .kiln file.
-std::unique_ptr<CpuBackend> opencl_kernel_collector();
+/// `gpu_device`: the device is a GPU (else a CPU driver such as PoCL); it selects the tile
+/// sizes of the GPU-shaped conv kernels (opencl_lower_options).
+std::unique_ptr<CpuBackend> opencl_kernel_collector(bool gpu_device = true);
+
+/// The lowering options of the OpenCL target (compile_graph calls it when `collector` is an
+/// opencl_kernel_collector): GPU-shaped kernels (LowerOptions::gpu) with 4-lane chunks, one
+/// per work item, for the simple ops.
+void opencl_lower_options(const CpuBackend &collector, LowerOptions &lo);
 
 /// After compile_graph(g, *collector, ...): renders and builds the program, captures the
 /// schedule (weight-only launches on the host) and binds it to the device.

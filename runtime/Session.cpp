@@ -456,7 +456,11 @@ Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedT
   out_ptrs.resize(n_out);
   for (size_t o = 0; o < n_out; ++o)
     out_ptrs[o] = out[o].tensor.data();
-  if (e->cl)
+  if (e->cl && opt.profile) {
+    e->launch_ms.resize(e->exec->desc().launches.size());
+    e->cl->run(in_ptrs.data(), out_ptrs.data(), e->launch_ms.data()); // device times
+    ++e->profiled_runs;
+  } else if (e->cl)
     e->cl->run(in_ptrs.data(), out_ptrs.data());
   else if (opt.profile) {
     e->launch_ms.resize(e->exec->desc().launches.size());
@@ -511,7 +515,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
     s.stats.target = s.backend->host_target();
     if (options.target == "opencl") {
       s.ocl = OpenclDevice::open(options.device);
-      s.ocl_kernels = opencl_kernel_collector();
+      s.ocl_kernels = opencl_kernel_collector(s.ocl->is_gpu());
       s.backend = s.ocl_kernels.get();
       s.stats.target = "opencl: " + s.ocl->key();
     }
@@ -639,7 +643,15 @@ std::vector<LaunchProfile> Session::profile() const {
   const ScheduleDesc &d = e->exec->desc();
   for (size_t i = 0; i < d.launches.size(); ++i) {
     const LaunchDesc &l = d.launches[i];
-    r.push_back({l.node, d.kernel_names[l.kernel], l.extent, e->launch_ms[i] / e->profiled_runs});
+    std::string name = d.kernel_names[l.kernel];
+    if (e->cl) {
+      // OpenCL kernels are named k<index>_<kernel name> in the program (OpenclEmitter.h).
+      size_t us = name.find('_');
+      if (name.size() > 1 && name[0] == 'k' && us != std::string::npos &&
+          name.find_first_not_of("0123456789", 1) == us)
+        name = name.substr(us + 1);
+    }
+    r.push_back({l.node, std::move(name), l.extent, e->launch_ms[i] / e->profiled_runs});
   }
   return r;
 }

@@ -86,9 +86,11 @@ struct Case {
     g.outputs().push_back(v);
     return v;
   }
-  void check(double tol) {
+  /// gpu_device: the lowering's GPU tiles (else those for a CPU driver), whatever the device.
+  /// Returns the compiled program's kernel names.
+  std::vector<std::string> check(double tol, bool gpu_device = true) {
     std::vector<Tensor> want = run_reference(g, ins);
-    std::unique_ptr<CpuBackend> collector = opencl_kernel_collector();
+    std::unique_ptr<CpuBackend> collector = opencl_kernel_collector(gpu_device);
     CompileResult cr = compile_graph(g, *collector, "default");
     OpenclCompiled c = opencl_capture(*device(), *collector, cr);
     std::vector<Tensor> got;
@@ -100,12 +102,17 @@ struct Case {
       got.emplace_back(w.dtype(), w.shape());
       out_ptrs.push_back(got.back().raw());
     }
-    for (int run = 0; run < 2; ++run) { // capture, then a replay
-      c.runner->run(in_ptrs.data(), out_ptrs.data());
+    for (int run = 0; run < 3; ++run) { // capture, a replay, a profiled replay
+      std::vector<double> ms(cr.program.launches.size(), 0.0);
+      c.runner->run(in_ptrs.data(), out_ptrs.data(), run == 2 ? ms.data() : nullptr);
       for (size_t i = 0; i < want.size(); ++i)
         expect_close(got[i], want[i], tol,
                      "run " + std::to_string(run) + " output " + std::to_string(i));
     }
+    std::vector<std::string> names;
+    for (const Launch &l : cr.program.launches)
+      names.push_back(l.kernel.name);
+    return names;
   }
 };
 
@@ -172,6 +179,55 @@ TEST(OpenclGraph, Conv) {
                     {"group", int64_t{1}}});
   c.out(OpKind::Conv, {x, wv, bv}, s2);
   c.check(1e-4);
+}
+
+// The GPU-shaped conv kernels (passes/LowerConvGpu.cpp) on the device: fused SiLU + residual
+// with partial tiles, depthwise stride 2, pointwise over an odd plane; GPU and CPU-driver tiles.
+TEST(OpenclGraph, ConvGpuShaped) {
+  REQUIRE_DEVICE();
+  for (bool gpu_device : {true, false}) {
+    Case c;
+    Value *x = c.input(DType::f32, {1, 6, 13, 15});
+    Value *r = c.input(DType::f32, {1, 10, 13, 15});
+    auto weights = [&](int64_t m, int64_t cg, int64_t k) {
+      std::vector<float> w(static_cast<size_t>(m * cg * k * k));
+      for (size_t i = 0; i < w.size(); ++i)
+        w[i] = static_cast<float>((i * 37 % 101) / 101.0 - 0.5);
+      return c.constant(Tensor::from_vector(w, {m, cg, k, k}));
+    };
+    auto bias = [&](int64_t m) {
+      std::vector<float> b(static_cast<size_t>(m));
+      for (size_t i = 0; i < b.size(); ++i)
+        b[i] = 0.1f * static_cast<float>(i) - 0.3f;
+      return c.constant(Tensor::from_vector(b, {m}));
+    };
+    auto conv = [](ints strides, ints pads, int64_t group) {
+      return attrs(
+          {{"strides", strides}, {"dilations", ints{1, 1}}, {"pads", pads}, {"group", group}});
+    };
+    // Conv -> SiLU -> + r: fused into one conv2d_..._silu_add kernel by the default pipeline.
+    Value *y =
+        c.node(OpKind::Conv, {x, weights(10, 6, 3), bias(10)}, conv({1, 1}, {1, 1, 1, 1}, 1));
+    Value *s = c.node(OpKind::Mul, {y, c.node(OpKind::Sigmoid, {y})});
+    Value *z = c.out(OpKind::Add, {s, r});
+    c.out(OpKind::Conv, {z, weights(10, 1, 3), bias(10)}, conv({2, 2}, {1, 1, 1, 1}, 10));
+    c.out(OpKind::Conv, {x, weights(9, 6, 1), bias(9)}, conv({1, 1}, {0, 0, 0, 0}, 1));
+    // 32 input channels on a 5x6 plane: on a GPU the input channels split (split-K).
+    Value *x2 = c.input(DType::f32, {1, 32, 5, 6});
+    c.out(OpKind::Conv, {x2, weights(8, 32, 3), bias(8)}, conv({1, 1}, {1, 1, 1, 1}, 1));
+    std::vector<std::string> names = c.check(1e-4, gpu_device);
+    bool fused = false, split = false;
+    for (const std::string &n : names) {
+      if (n.starts_with("conv2d_") && n.find("packw") == std::string::npos &&
+          n.find("splitk_sum") == std::string::npos) {
+        EXPECT_NE(n.find("_t"), std::string::npos) << n << ": not the GPU-shaped conv";
+      }
+      fused = fused || n.find("_silu_add_f32") != std::string::npos;
+      split = split || n.find("splitk_sum") != std::string::npos;
+    }
+    EXPECT_TRUE(fused);
+    EXPECT_EQ(split, gpu_device);
+  }
 }
 
 TEST(OpenclGraph, ElementwiseAndConcat) {
