@@ -283,7 +283,7 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *
   }
   // Every command is enqueued without waiting; the in-order queue orders them and the one
   // clFinish at the end is the only synchronisation with the host.
-  for (size_t i = 0; i < m.ins.size(); ++i)
+  for (size_t i = 0; inputs && i < m.ins.size(); ++i)
     if (m.in_bytes[i])
       cl_check(clEnqueueWriteBuffer(q, m.ins[i], CL_FALSE, 0, m.in_bytes[i], inputs[i], 0, nullptr,
                                     nullptr),
@@ -300,7 +300,7 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *
       cl_check(clEnqueueCopyBuffer(q, c.src, m.outs[c.output], c.offset, 0, c.bytes, 0, nullptr,
                                    nullptr),
                "copying an output");
-  for (size_t o = 0; o < m.outs.size(); ++o)
+  for (size_t o = 0; outputs && o < m.outs.size(); ++o)
     if (m.out_bytes[o])
       cl_check(clEnqueueReadBuffer(q, m.outs[o], CL_FALSE, 0, m.out_bytes[o], outputs[o], 0,
                                    nullptr, nullptr),

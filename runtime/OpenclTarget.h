@@ -30,6 +30,9 @@ public:
   /// launch_ms: when given (SessionOptions::profile), the run goes through a profiling queue
   /// and each launch's device time (OpenCL event start to end) is added to launch_ms[i], one
   /// entry per launch of the schedule (weight-only ones get nothing).
+  /// inputs == nullptr: the device's input buffers keep what the previous run wrote;
+  /// outputs == nullptr: the outputs stay on the device (not read back). For timing the device
+  /// alone (Session::run_on_device).
   void run(const void *const *inputs, void *const *outputs, double *launch_ms = nullptr);
   /// How the program was obtained: "source", "binary" (from the cache), "source (rebuilt)".
   const std::string &program_origin() const { return origin_; }

@@ -587,6 +587,22 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
 const std::vector<TensorInfo> &Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo> &Session::outputs() const { return impl_->outputs; }
 
+Status Session::run_on_device() {
+  std::unique_lock lock(impl_->busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::failure("this session is running in another thread; use one session per "
+                           "thread");
+  return guarded([&] {
+    Entry *e = impl_->last;
+    if (!e || !e->cl)
+      return Status::failure(e ? "run_on_device: target '" + impl_->opt.target +
+                                     "' has no device memory (only target 'opencl' does)"
+                               : "run_on_device: no run() yet, so the device holds no inputs");
+    e->cl->run(nullptr, nullptr);
+    return Status();
+  });
+}
+
 Status Session::run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs) {
   std::unique_lock lock(impl_->busy, std::try_to_lock);
   if (!lock.owns_lock())

@@ -417,6 +417,20 @@ TEST(CacheFile, DamageIsDetected) {
 
 // ---- session ----
 
+TEST(Session, RunOnDeviceNeedsAnOpenclRun) {
+  TempDir dir;
+  Result<Session> s = Session::open(write_tiny_model(dir.path).string(), tiny_options({}));
+  ASSERT_TRUE(s.ok()) << s.error();
+  Status before = s->run_on_device();
+  ASSERT_FALSE(before.ok());
+  EXPECT_EQ(before.error(), "run_on_device: no run() yet, so the device holds no inputs");
+  run_once(*s, make_input(8, 8));
+  Status cpu = s->run_on_device();
+  ASSERT_FALSE(cpu.ok());
+  EXPECT_EQ(cpu.error(),
+            "run_on_device: target 'cpu' has no device memory (only target 'opencl' does)");
+}
+
 TEST(Session, ReplayIsBitIdenticalToCaptureAndMatchesReference) {
   TempDir dir;
   fs::path model = write_tiny_model(dir.path);

@@ -217,6 +217,12 @@ public:
   /// are written in place (no allocation); the vector is filled in when empty or mismatched.
   Status run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs);
 
+  /// Target "opencl": replays the most recent run()'s schedule with no host transfers: the
+  /// device keeps that run's inputs and the outputs stay in device memory. What an application
+  /// that keeps its tensors on the GPU would pay per inference; for benchmarks. Fails on other
+  /// targets (a CPU run() has no transfers to leave out) and before the first run().
+  Status run_on_device();
+
   /// Compiles (or loads) the schedule for the default input shapes without running it.
   Status compile();
   /// Writes the default schedule as a .kiln file (atomically), compiling it first if needed.
