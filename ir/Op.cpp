@@ -21,6 +21,6 @@ std::optional<OpKind> parse_op(std::string_view name) {
   return std::nullopt;
 }
 
-bool is_elementwise(OpKind op) { return op <= OpKind::Where; }
+bool is_elementwise(OpKind op) { return op <= OpKind::FusedElementwise; }
 
 } // namespace kiln

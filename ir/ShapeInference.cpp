@@ -1,5 +1,7 @@
 #include "ir/ShapeInference.h"
 
+#include "ir/FusedProgram.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -842,6 +844,36 @@ void where(Infer &c) {
   c.out(x.dtype, c.broadcast(c.broadcast(cond.shape, x.shape), y.shape));
 }
 
+/// FusedElementwise: every step's operands broadcast, the last step's shape is the broadcast of
+/// all inputs.
+void fused_elementwise(Infer &c) {
+  c.arity(1, kMany);
+  const Value &x0 = c.in(0);
+  c.dtype_in(x0, "input 0", {DType::f32, DType::f16});
+  Shape all;
+  for (size_t i = 0; i < c.num_inputs(); ++i) {
+    c.same_dtype(x0, "input 0", c.in(i), "another input");
+    all = c.broadcast(all, c.in(i).shape);
+  }
+  std::vector<FusedStep> steps;
+  try {
+    steps = parse_fused_program(c.s("program"), c.num_inputs());
+  } catch (const Error &e) {
+    c.fail(e.what());
+  }
+  std::vector<Shape> shapes;
+  for (const FusedStep &st : steps) {
+    Shape s;
+    for (int a : st.args)
+      s = c.broadcast(s, a >= 0 ? c.in(a).shape : shapes[-a - 1]);
+    shapes.push_back(s);
+  }
+  if (shapes.back() != all)
+    c.fail("the program's result " + shape_str(shapes.back()) +
+           " is not the broadcast of the inputs " + shape_str(all));
+  c.out(x0.dtype, all);
+}
+
 } // namespace
 
 Shape broadcast_shapes(const Shape &a, const Shape &b) {
@@ -914,6 +946,7 @@ std::vector<TensorType> infer_types(OpKind op, const std::vector<const Value *> 
   case OpKind::Greater:
   case OpKind::GreaterOrEqual: binary(c, Kind::numeric, DType::boolean); break;
   case OpKind::Where: where(c); break;
+  case OpKind::FusedElementwise: fused_elementwise(c); break;
   case OpKind::Conv: conv(c); break;
   case OpKind::ConvTranspose: conv_transpose(c); break;
   case OpKind::ConvInteger: conv_integer(c); break;

@@ -108,7 +108,8 @@ void lower_node(LowerContext &cx, const Node &n) {
   case OpKind::LessOrEqual:
   case OpKind::Greater:
   case OpKind::GreaterOrEqual:
-  case OpKind::Where: return lower_elementwise(cx, n);
+  case OpKind::Where:
+  case OpKind::FusedElementwise: return lower_elementwise(cx, n);
   case OpKind::Conv:
   case OpKind::ConvInteger: return lower_conv(cx, n);
   case OpKind::ConvTranspose: return lower_conv_transpose(cx, n);

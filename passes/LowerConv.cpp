@@ -198,6 +198,20 @@ int pack_conv_weights(LowerContext &cx, const Node &n, const ConvGeom &g, const 
 
 /// The fused activation of Conv's epilogue (ops.def), on the f32 accumulator: the same
 /// formulas as the standalone elementwise kernels, so fused and unfused outputs agree.
+ConvOperands conv_operands(const Node &n, bool integer) {
+  ConvOperands o;
+  if (integer) {
+    o.xzp = n.inputs[2];
+    o.wzp = n.inputs[3];
+    return o;
+  }
+  o.bias = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
+  o.residual = n.inputs.size() > 3 ? n.inputs[3] : nullptr;
+  if (n.attrs.has("activation"))
+    o.act = n.attrs.s("activation");
+  return o;
+}
+
 Expr conv_activation(const Node &n, const std::string &act, Expr v) {
   auto k = [](double c) { return fimm(c, DType::f32); };
   if (act == "none")
@@ -230,12 +244,7 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   const ConvTiles t = choose_conv_tiles(g, cx.opt);
   const int64_t v = t.lanes, nv = t.nv, ocb = t.ocb, tw = nv * v;
   const int64_t nb = ceil_div(g.mg, ocb);
-  const Value *bias = !integer && n.inputs.size() > 2 ? n.inputs[2] : nullptr;
-  const Value *xzp = integer ? n.inputs[2] : nullptr;
-  const Value *wzp = integer ? n.inputs[3] : nullptr;
-  const Value *residual = !integer && n.inputs.size() > 3 ? n.inputs[3] : nullptr;
-  const std::string act =
-      !integer && n.attrs.has("activation") ? n.attrs.s("activation") : std::string("none");
+  const auto [bias, residual, xzp, wzp, act] = conv_operands(n, integer);
 
   // Depthwise f32 weights are already in the packed order ([G][1][KH][KW][1][1]).
   bool pack = integer || !(ocb == 1 && g.mg == 1 && g.cg == 1 && w->dtype == DType::f32);

@@ -90,12 +90,7 @@ void lower_conv_gpu(LowerContext &cx, const Node &n, bool integer) {
   const int64_t ocb = t.ocb, px = t.px, nb = ceil_div(g.mg, ocb);
   const int64_t rows = t.rows, row_len = t.row_len, ntiles = ceil_div(row_len, px);
   const int64_t split = t.split, cs = g.cg / split; // input channels per split-K part
-  const Value *bias = !integer && n.inputs.size() > 2 ? n.inputs[2] : nullptr;
-  const Value *xzp = integer ? n.inputs[2] : nullptr;
-  const Value *wzp = integer ? n.inputs[3] : nullptr;
-  const Value *residual = !integer && n.inputs.size() > 3 ? n.inputs[3] : nullptr;
-  const std::string act =
-      !integer && n.attrs.has("activation") ? n.attrs.s("activation") : std::string("none");
+  const auto [bias, residual, xzp, wzp, act] = conv_operands(n, integer);
 
   // Depthwise f32 weights are already in the packed order ([G][1][KH][KW][1][1]).
   ConvTiles pt;

@@ -45,6 +45,14 @@ ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y
 int pack_conv_weights(LowerContext &cx, const Node &n, const ConvGeom &g, const ConvTiles &t,
                       DType adt, const Value *wzp);
 
+/// A Conv's or ConvInteger's optional operands (absent: nullptr) and fused activation.
+struct ConvOperands {
+  const Value *bias = nullptr, *residual = nullptr; ///< Conv
+  const Value *xzp = nullptr, *wzp = nullptr;       ///< ConvInteger's zero points
+  std::string act = "none";
+};
+ConvOperands conv_operands(const Node &n, bool integer);
+
 /// Conv's fused epilogue activation `act` (ops.def) applied to the f32 accumulator `v`.
 Expr conv_activation(const Node &n, const std::string &act, Expr v);
 

@@ -2,6 +2,7 @@
 //
 //   %y = Mul(%x[1,64,80,80], %s[1,64,1,1])  ->  kernel mul_bcast_f32: rows = 64 (channel),
 //   cols = 6400 contiguous, s read once per row and broadcast across the vectorized columns.
+#include "ir/FusedProgram.h"
 #include "passes/LowerContext.h"
 #include "passes/LowerLoops.h"
 
@@ -174,13 +175,35 @@ void lower_elementwise(LowerContext &cx, const Node &n) {
     same = same && v->shape == out->shape;
     scalar_or_same = scalar_or_same && (v->shape == out->shape || shape_numel(v->shape) == 1);
   }
-  DType in_t = ins.size() == 3 ? ins[1]->dtype : ins[0]->dtype; // Where: x's type
+  DType in_t = n.op == OpKind::Where ? ins[1]->dtype : ins[0]->dtype; // Where: x's type
   std::string detail = same ? "" : scalar_or_same ? "scalar" : "bcast";
   if (n.op == OpKind::Cast)
     detail = std::string(dtype_name(in_t));
   DType name_t = n.op == OpKind::Cast ? out->dtype : in_t;
 
-  KernelBuilder kb(kernel_name(n.op, detail, name_t));
+  // FusedElementwise: one stand-in node per step for unary_expr / binary_expr.
+  std::vector<FusedStep> steps;
+  std::vector<Node> step_nodes;
+  std::string name = kernel_name(n.op, detail, name_t);
+  if (n.op == OpKind::FusedElementwise) {
+    steps = parse_fused_program(n.attrs.s("program"), ins.size());
+    std::string ops;
+    for (size_t k = 0; k < steps.size(); ++k) {
+      Node sn;
+      sn.op = steps[k].op;
+      sn.name = n.name;
+      sn.attrs = steps[k].attrs;
+      step_nodes.push_back(std::move(sn));
+      if (k < 6)
+        ops += "_" + snake(op_name(steps[k].op));
+    }
+    if (steps.size() > 6)
+      ops += "_etc";
+    name = "fused" + ops + (detail.empty() ? "" : "_" + detail) + "_" +
+           std::string(dtype_name(name_t));
+  }
+
+  KernelBuilder kb(name);
   std::vector<int> bufs;
   for (const Value *v : ins)
     bufs.push_back(kb.param(cx.prog, cx.buffer(v), false));
@@ -197,7 +220,16 @@ void lower_elementwise(LowerContext &cx, const Node &n) {
       xs.push_back(load(bufs[k], {ins[k]->dtype, 1}, idx));
     }
     Expr y;
-    if (n.op == OpKind::Where)
+    if (n.op == OpKind::FusedElementwise) {
+      std::vector<Expr> ts;
+      for (size_t k = 0; k < steps.size(); ++k) {
+        auto arg = [&](int a) { return a >= 0 ? convert(c, xs[a]) : ts[-a - 1]; };
+        const std::vector<int> &as = steps[k].args;
+        ts.push_back(as.size() == 1 ? unary_expr(step_nodes[k], arg(as[0]), c)
+                                    : binary_expr(step_nodes[k], arg(as[0]), arg(as[1]), c));
+      }
+      y = ts.back();
+    } else if (n.op == OpKind::Where)
       y = select(xs[0], xs[1], xs[2]);
     else if (n.op == OpKind::Cast)
       y = cast_expr(xs[0], ins[0]->dtype, out->dtype);

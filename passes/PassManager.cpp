@@ -8,6 +8,7 @@
 #include "passes/BnFold.h"
 #include "passes/Cse.h"
 #include "passes/Dce.h"
+#include "passes/EwFuse.h"
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/ProgramPasses.h"
@@ -30,6 +31,8 @@ const std::vector<PassInfo> &pass_registry() {
        nullptr},
       {"fuse", PassLevel::Graph, "Conv + activation + residual Add fusion", fuse_elementwise,
        nullptr},
+      {"ewfuse", PassLevel::Graph, "elementwise chains as one kernel (FusedElementwise)",
+       fuse_elementwise_chains, nullptr},
       {"concat", PassLevel::Program, "concat elimination: producers write into the concat", nullptr,
        eliminate_concat},
       {"tile", PassLevel::Target, "conv output tiles held in registers (tile=auto|ocN,pxN)",
@@ -52,10 +55,10 @@ const PassInfo *find_pass(std::string_view name) {
 const std::vector<std::string> *level_passes(std::string_view name) {
   static const std::vector<std::string> o0 = {};
   static const std::vector<std::string> o1 = {"fold", "dce", "tile", "memplan"};
-  static const std::vector<std::string> o2 = {"fold", "dce",  "cse",    "bnfold",
-                                              "fuse", "tile", "memplan"};
-  static const std::vector<std::string> o3 = {"fold", "dce",  "cse",     "bnfold",
-                                              "fuse", "tile", "memplan", "concat"};
+  static const std::vector<std::string> o2 = {"fold", "dce",    "cse",  "bnfold",
+                                              "fuse", "ewfuse", "tile", "memplan"};
+  static const std::vector<std::string> o3 = {"fold",   "dce",  "cse",     "bnfold", "fuse",
+                                              "ewfuse", "tile", "memplan", "concat"};
   if (name == "O0")
     return &o0;
   if (name == "O1")

@@ -47,7 +47,7 @@ struct Pipeline {
 };
 
 /// Parses "fold,dce,fuse", the levels "O0".."O3" (O0: nothing but what codegen needs; O1:
-/// fold,dce,tile,memplan; O2: O1 + cse,bnfold,fuse; O3: O2 + concat), "default" (= O3), and
+/// fold,dce,tile,memplan; O2: O1 + cse,bnfold,fuse,ewfuse; O3: O2 + concat), "default" (= O3), and
 /// "-name", which removes every earlier occurrence of a pass ("O3,-fuse"). `tile=auto`,
 /// `tile=oc8`, `tile=oc8,px32`, `tile=px64` set the conv tile (the items after `tile=` that
 /// are ocN/pxN belong to it). Spaces around names are ignored; an empty text is O0. Throws

@@ -110,4 +110,15 @@ inline void expect_close(const Tensor &got, const Tensor &want, double tol = 1e-
   }
 }
 
+/// Conv/ConvInteger attributes (strides, pads, dilations, group).
+inline Attrs conv_attrs(std::vector<int64_t> strides, std::vector<int64_t> pads,
+                        std::vector<int64_t> dil = {1, 1}, int64_t group = 1) {
+  Attrs a;
+  a.set("strides", strides);
+  a.set("pads", pads);
+  a.set("dilations", dil);
+  a.set("group", group);
+  return a;
+}
+
 } // namespace kiln::testing

@@ -15,6 +15,7 @@
 #include <random>
 
 using namespace kiln;
+using kiln::testing::conv_attrs;
 
 namespace {
 
@@ -75,16 +76,6 @@ struct Case {
     return p;
   }
 };
-
-Attrs conv_attrs(std::vector<int64_t> strides, std::vector<int64_t> pads,
-                 std::vector<int64_t> dil = {1, 1}, int64_t group = 1) {
-  Attrs a;
-  a.set("strides", strides);
-  a.set("pads", pads);
-  a.set("dilations", dil);
-  a.set("group", group);
-  return a;
-}
 
 struct ConvSpec {
   DType dtype = DType::f32;

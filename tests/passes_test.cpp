@@ -6,6 +6,7 @@
 #include "passes/BnFold.h"
 #include "passes/Cse.h"
 #include "passes/Dce.h"
+#include "passes/EwFuse.h"
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/PassManager.h"
@@ -261,20 +262,131 @@ TEST(Fuse, ResidualMustBeDefinedBeforeTheConv) {
   EXPECT_EQ(run_pass(fuse_elementwise, before, false), before);
 }
 
+// ---- ewfuse ----
+
+TEST(EwFuse, ChainBecomesOneNode) {
+  // YOLOv8's box decode: (anchor - l, anchor + r) -> centre = (a + b) / 2, a constant broadcast.
+  const char *before = R"x(graph(%x: f32[1,2,8], %y: f32[1,2,8], %z: f32[1,1,8]) -> (%d) {
+  %k = const f32[] [2]
+  %a = Sub(%x, %y) : f32[1,2,8]
+  %b = Add(%a, %z) : f32[1,2,8]
+  %c = Clip(%b) {max=1.5, min=-inf} : f32[1,2,8]
+  %d = Div(%c, %k) : f32[1,2,8]
+}
+)x";
+  const char *expected = R"x(graph(%x: f32[1,2,8], %y: f32[1,2,8], %z: f32[1,1,8]) -> (%d) {
+  %k = const f32[] [2]
+  %d = FusedElementwise(%x, %y, %z, %k) {program="Sub(i0,i1);Add(t0,i2);Clip(t1)[-inf,1.5];Div(t2,i3)"} : f32[1,2,8]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
+}
+
+TEST(EwFuse, SharedValueInsideTheGroupAndRepeatedInput) {
+  // x * sigmoid(x): %s's one use and %x read twice; then a LeakyRelu on top.
+  const char *before = R"x(graph(%x: f32[2,3]) -> (%y) {
+  %s = Sigmoid(%x) : f32[2,3]
+  %m = Mul(%x, %s) : f32[2,3]
+  %n = Mul(%m, %m) : f32[2,3]
+  %y = LeakyRelu(%n) {alpha=0.125} : f32[2,3]
+}
+)x";
+  const char *expected = R"x(graph(%x: f32[2,3]) -> (%y) {
+  %y = FusedElementwise(%x) {program="Sigmoid(i0);Mul(i0,t0);Mul(t1,t1);LeakyRelu(t2)[0.125]"} : f32[2,3]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
+}
+
+TEST(EwFuse, ValueUsedOutsideTheGroupIsNotFused) {
+  // %a (an Exp: not copied) feeds two chains: it stays, %b and %c fuse, %e stays alone.
+  const char *before = R"x(graph(%x: f32[4], %y: f32[4]) -> (%c, %e) {
+  %a = Exp(%x) : f32[4]
+  %b = Sub(%a, %y) : f32[4]
+  %c = Neg(%b) : f32[4]
+  %e = Abs(%a) : f32[4]
+}
+)x";
+  const char *expected = R"x(graph(%x: f32[4], %y: f32[4]) -> (%c, %e) {
+  %a = Exp(%x) : f32[4]
+  %c = FusedElementwise(%a, %y) {program="Sub(i0,i1);Neg(t0)"} : f32[4]
+  %e = Abs(%a) : f32[4]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
+  // Nothing to fuse: every intermediate has two uses or is a graph output.
+  const char *two_uses = R"x(graph(%x: f32[4]) -> (%b, %c) {
+  %a = Sigmoid(%x) : f32[4]
+  %b = Exp(%a) : f32[4]
+  %c = Abs(%a) : f32[4]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, two_uses, false), two_uses);
+  const char *graph_output = R"x(graph(%x: f32[4]) -> (%a, %b) {
+  %a = Exp(%x) : f32[4]
+  %b = Neg(%a) : f32[4]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, graph_output, false), graph_output);
+}
+
+TEST(EwFuse, CheapSharedProducersAreCopied) {
+  // YOLOv8's decode: %a and %b each feed both outputs' chains; each chain recomputes them.
+  const char *before = R"x(graph(%x: f32[1,2,8], %y: f32[1,2,8], %z: f32[1,2,8]) -> (%w, %d) {
+  %k = const f32[] [2]
+  %a = Sub(%x, %y) : f32[1,2,8]
+  %b = Add(%x, %z) : f32[1,2,8]
+  %w = Sub(%b, %a) : f32[1,2,8]
+  %c = Add(%a, %b) : f32[1,2,8]
+  %d = Div(%c, %k) : f32[1,2,8]
+}
+)x";
+  const char *expected = R"x(graph(%x: f32[1,2,8], %y: f32[1,2,8], %z: f32[1,2,8]) -> (%w, %d) {
+  %k = const f32[] [2]
+  %w = FusedElementwise(%x, %y, %z) {program="Sub(i0,i1);Add(i0,i2);Sub(t1,t0)"} : f32[1,2,8]
+  %d = FusedElementwise(%x, %y, %z, %k) {program="Sub(i0,i1);Add(i0,i2);Add(t0,t1);Div(t2,i3)"} : f32[1,2,8]
+}
+)x";
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
+}
+
+TEST(EwFuse, BroadcastProducerAndConvAreLeftAlone) {
+  // %s is [1,2,1,1], smaller than the Mul's output: not fused into it. The Conv is no
+  // elementwise op.
+  std::string before = conv_graph("  %p = GlobalAveragePool(%c) : f32[1,2,1,1]\n"
+                                  "  %s = Sigmoid(%p) : f32[1,2,1,1]\n"
+                                  "  %y = Mul(%c, %s) : f32[1,2,3,3]\n");
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before, false), before);
+}
+
+TEST(EwFuse, ProgramsAreChecked) {
+  for (const char *bad : {"Sub(i0)", "Foo(i0)", "Exp(i1)", "Exp(t0)", "Exp(i0);Neg(i0)", "Clip(i0)",
+                          "Clip(i0)[1]", "Relu(i0)[1]", "Add(i0,x1)", ""}) {
+    std::string text = std::string(R"x(graph(%x: f32[4]) -> (%y) {
+  %y = FusedElementwise(%x) {program=")x") +
+                       bad + "\"} : f32[4]\n}\n";
+    EXPECT_THROW(parse_graph(text), Error) << bad;
+  }
+}
+
 // ---- pipelines ----
 
 TEST(Pipeline, LevelsExpand) {
   EXPECT_EQ(parse_pipeline("O0").str(), "");
   EXPECT_EQ(parse_pipeline("").str(), "");
   EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce,tile,memplan");
-  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,tile,memplan");
-  EXPECT_EQ(parse_pipeline("O3").str(), "fold,dce,cse,bnfold,fuse,tile,memplan,concat");
+  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
+  EXPECT_EQ(parse_pipeline("O3").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("default").str(), parse_pipeline("O3").str());
   EXPECT_EQ(parse_pipeline(" fold , dce ").str(), "fold,dce");
 }
 
 TEST(Pipeline, MinusRemovesEarlierPasses) {
-  EXPECT_EQ(parse_pipeline("O3,-fuse").str(), "fold,dce,cse,bnfold,tile,memplan,concat");
+  EXPECT_EQ(parse_pipeline("O3,-fuse").str(), "fold,dce,cse,bnfold,ewfuse,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("O1,-fold,-dce,-tile,-memplan").str(), "");
   EXPECT_EQ(parse_pipeline("-fuse,fuse").str(), "fuse");
 }
@@ -284,9 +396,9 @@ TEST(Pipeline, TileSizes) {
   EXPECT_EQ(p.tile_oc, 8);
   EXPECT_EQ(p.tile_px, 32);
   // The tile moves to where it was given; its sizes are part of the text (and the cache key).
-  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,memplan,concat,tile=oc8,px32");
+  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,ewfuse,memplan,concat,tile=oc8,px32");
   EXPECT_EQ(parse_pipeline("O2,-tile,tile=px64").str(),
-            "fold,dce,cse,bnfold,fuse,memplan,tile=px64");
+            "fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
   EXPECT_EQ(parse_pipeline("tile=auto").str(), "tile");
   EXPECT_EQ(parse_pipeline("tile=oc4,fold").str(), "tile=oc4,fold");
   for (const char *bad : {"tile=oc", "tile=oc0", "tile=ow8", "tile=big", "tile=oc8,px"}) {
@@ -306,8 +418,8 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     FAIL() << "no error";
   } catch (const Error &e) {
     EXPECT_EQ(std::string(e.what()),
-              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, concat, tile, memplan; "
-              "levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
+              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, concat, tile, "
+              "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);
@@ -322,7 +434,7 @@ TEST(PassManager, ReportsTimesChangesAndPrintsAfterChange) {
   opt.verify = true;
   PassReport report;
   run_graph_passes(*g, parse_pipeline("O2"), opt, &report);
-  ASSERT_EQ(report.size(), 5u);
+  ASSERT_EQ(report.size(), 6u);
   EXPECT_EQ(report[4].name, "fuse");
   EXPECT_TRUE(report[4].changed);
   EXPECT_FALSE(report[0].changed);

@@ -171,9 +171,9 @@ std::string pipeline_text(const RunArgs &a) {
 /// Adds the pass flags shared by run and compile.
 void add_pass_flags(CLI::App *cmd, RunArgs &a) {
   auto *passes = cmd->add_option("--passes", a.passes,
-                                 "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,tile,"
-                                 "memplan,concat), tile=ocN,pxN sets the conv tile, -NAME drops "
-                                 "one (default O3)");
+                                 "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
+                                 "ewfuse,tile,memplan,concat), tile=ocN,pxN sets the conv tile, "
+                                 "-NAME drops one (default O3)");
   cmd->add_option("-O", a.opt_level, "optimisation level: -O0 .. -O3 (same as --passes ON)")
       ->check(CLI::Range(0, 3))
       ->excludes(passes);

@@ -2,6 +2,9 @@
 // (double for f64) and round to the storage type once; integers compute exactly in int64.
 #include "ir/reference/Kernels.h"
 
+#include "ir/FusedProgram.h"
+#include "ir/ShapeInference.h"
+
 #include <cmath>
 #include <string>
 
@@ -226,6 +229,28 @@ Tensor eval_where(const Node &node, const Inputs &in) {
       o[i] = c[ic.empty() ? i : ic[i]] ? xp[ix.empty() ? i : ix[i]] : yp[iy.empty() ? i : iy[i]];
   });
   return out;
+}
+
+Tensor eval_fused_elementwise(const Node &node, const Inputs &in) {
+  std::vector<FusedStep> steps = parse_fused_program(node.attrs.s("program"), in.size());
+  std::vector<Tensor> temps;
+  for (const FusedStep &st : steps) {
+    // Each step runs as the op it was, on a stand-in node typed like its result.
+    Inputs args;
+    Value out;
+    out.dtype = node.outputs[0]->dtype;
+    for (int a : st.args) {
+      args.push_back(a >= 0 ? in[a] : temps[-a - 1]);
+      out.shape = broadcast_shapes(out.shape, args.back().shape());
+    }
+    Node step;
+    step.op = st.op;
+    step.name = node.name;
+    step.attrs = st.attrs;
+    step.outputs = {&out};
+    temps.push_back(args.size() == 1 ? eval_unary(step, args) : eval_binary(step, args));
+  }
+  return temps.back();
 }
 
 } // namespace kiln::ref

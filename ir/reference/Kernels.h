@@ -112,6 +112,7 @@ inline int64_t dims_product(const Shape &s, size_t begin, size_t end) {
 Tensor eval_unary(const Node &node, const Inputs &in);  // Identity ... Clip, Cast
 Tensor eval_binary(const Node &node, const Inputs &in); // Add ... GreaterOrEqual
 Tensor eval_where(const Node &node, const Inputs &in);
+Tensor eval_fused_elementwise(const Node &node, const Inputs &in); // step by step, as unfused
 
 Tensor eval_conv(const Node &node, const Inputs &in);
 Tensor eval_conv_transpose(const Node &node, const Inputs &in);

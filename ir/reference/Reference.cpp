@@ -118,6 +118,7 @@ std::vector<Tensor> evaluate_node(const Node &node, const std::vector<Tensor> &i
   case OpKind::Greater:
   case OpKind::GreaterOrEqual: return {eval_binary(node, in)};
   case OpKind::Where: return {eval_where(node, in)};
+  case OpKind::FusedElementwise: return {eval_fused_elementwise(node, in)};
   case OpKind::Conv: return {eval_conv(node, in)};
   case OpKind::ConvTranspose: return {eval_conv_transpose(node, in)};
   case OpKind::ConvInteger: return {eval_conv_integer(node, in)};

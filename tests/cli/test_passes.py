@@ -19,15 +19,16 @@ from conftest import REPO, init, make_model
 YOLOX = REPO / "models" / "yolox_nano.onnx"
 # Passes that rewrite the IR (they report a time and whether they changed it), and every pass
 # of O3 in order (tile and memplan set how lowering and memory planning work).
-PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "concat"]
-O3 = ["fold", "dce", "cse", "bnfold", "fuse", "tile", "memplan", "concat"]
+PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "concat"]
+O3 = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "tile", "memplan", "concat"]
 CONFIGS = ["O0", "O1", "O2", "O3"] + [f"O3,-{p}" for p in O3] + ["O3,tile=oc4,px32"]
 
 
 def pass_model():
     """Something for every pass: a DequantizeLinear of constant weights (fold), a duplicated
     Neg (cse), Conv -> BatchNormalization (bnfold), Conv -> Sigmoid * Mul + residual Add and
-    Conv -> LeakyRelu (fuse), a Concat of two conv outputs (concat), an unused branch (dce)."""
+    Conv -> LeakyRelu (fuse), a Concat of two conv outputs (concat), Add -> Tanh (ewfuse), an
+    unused branch (dce)."""
     rng = np.random.default_rng(0)
     f = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
     wq = rng.integers(-100, 100, (8, 4, 3, 3)).astype(np.int8)
@@ -47,7 +48,8 @@ def pass_model():
         helper.make_node("Conv", ["r1", "w2"], ["c2"]),
         helper.make_node("LeakyRelu", ["c2"], ["l2"], alpha=0.1),
         helper.make_node("Concat", ["l2", "r1"], ["cat"], axis=1),
-        helper.make_node("Add", ["cat", "bias2"], ["output0"]),
+        helper.make_node("Add", ["cat", "bias2"], ["sum"]),
+        helper.make_node("Tanh", ["sum"], ["output0"]),
         helper.make_node("Exp", ["images"], ["unused"]),
     ]
     inits = [init("wq", wq), init("wscale", np.array(0.01, np.float32)),
@@ -111,15 +113,16 @@ def test_o3_launches_fewer_kernels(kiln, small, model):
 def test_disable_flag_is_the_minus_form(kiln, small):
     a, _ = run_json(kiln, small, "--disable", "fuse", "--disable", "cse")
     b, _ = run_json(kiln, small, "--passes", "O3,-fuse,-cse")
-    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "tile", "memplan", "concat"]
+    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "ewfuse", "tile", "memplan",
+                                                "concat"]
     assert a["kernels"] == b["kernels"]
 
 
 def test_unknown_pass_lists_valid_names(kiln, small):
     proc = kiln_cli(kiln, "run", small, "--target", "cpu", "--no-cache", "--passes", "O3,fusee")
     assert proc.returncode == 1
-    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, concat, tile, memplan;"
-            in proc.stderr)
+    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, concat, tile, "
+            "memplan;" in proc.stderr)
     assert proc.stderr.count("\n") == 1, proc.stderr
     proc = kiln_cli(kiln, "compile", small, "-o", small.with_suffix(".kiln"), "--disable", "fusee")
     assert proc.returncode == 1 and "unknown pass 'fusee'" in proc.stderr
@@ -143,7 +146,7 @@ def test_passes_are_part_of_the_cache_key(kiln, small, tmp_path):
     run = lambda *x: kiln_cli(kiln, "run", small, "--target", "cpu", "--iterations", "1",  # noqa
                               "--json", "--cache-dir", cache, *x)
     first = json.loads(run("--passes", "O3").stdout)
-    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,tile,memplan,concat").stdout)
+    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan,concat").stdout)
     other = json.loads(run("--passes", "O0").stdout)
     assert first["cache"] == "miss" and same["cache"] == "hit" and other["cache"] == "miss"
     assert first["kernels"] == same["kernels"] == a["kernels"]
