@@ -5,6 +5,7 @@
 #include "passes/KernelPasses.h"
 
 #include <gtest/gtest.h>
+#include <thread>
 
 #include <bit>
 #include <cmath>
@@ -620,6 +621,39 @@ TEST(LlvmBackend, CompiledObjectLoadsWithoutCodegen) {
   }
   back.target = "other/cpu/+x";
   EXPECT_THROW(be().load(back), Error);
+}
+
+TEST(LlvmBackend, ManyKernelsCompileInPartsOnSeveralThreadsAndLoadAsOne) {
+  // 40 kernels: y = x * k + k, each with its own k, so every symbol must find its own code.
+  std::vector<Kernel> ks;
+  for (int k = 0; k < 40; ++k)
+    ks.push_back(map_kernel(DType::f32, DType::f32, 1, 64, [k](const std::vector<Expr> &a) {
+      return a[0] * fimm(static_cast<double>(k)) + fimm(k);
+    }));
+  CompiledModule cm = be().compile(ks);
+  ASSERT_EQ(cm.kernel_names.size(), ks.size());
+  ASSERT_GE(cm.object.size(), 8u);
+  if (std::thread::hardware_concurrency() > 1) // one object per thread, bundled
+    EXPECT_EQ(std::memcmp(cm.object.data(), "KOBJ", 4), 0);
+  auto m = be().load(cm);
+  std::vector<float> in = linspace(-2, 2, 64), out(64);
+  for (int k = 0; k < 40; ++k) {
+    call(*m, {in.data(), out.data()}, 0, 1, static_cast<size_t>(k));
+    for (int i = 0; i < 64; ++i)
+      ASSERT_NEAR(out[i], in[i] * static_cast<float>(k) + static_cast<float>(k), 1e-5)
+          << "kernel " << k << " element " << i;
+  }
+  if (std::memcmp(cm.object.data(), "KOBJ", 4) == 0) {
+    CompiledModule cut = cm;
+    cut.object.resize(cut.object.size() - 100);
+    try {
+      be().load(cut);
+      FAIL() << "expected an error";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("object bundle is truncated"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(LlvmBackend, PrepareForCodegenOutputRuns) {

@@ -23,13 +23,21 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace kiln {
 namespace {
 
 std::string to_string(llvm::Error err) { return llvm::toString(std::move(err)); }
+
+/// Parallel compilation: at most this many threads, and a part has at least this many kernels
+/// (a small module is not worth a thread).
+constexpr size_t kMaxCompileThreads = 8;
+constexpr size_t kKernelsPerPart = 8;
 
 struct HostTarget {
   std::string triple;
@@ -133,44 +141,51 @@ public:
   int codegen_runs() const override { return codegen_runs_.load(); }
 
 private:
-  llvm::TargetMachine &target_machine();
-  void optimise(llvm::Module &m);
-  std::vector<uint8_t> emit_object(llvm::Module &m, llvm::CodeGenFileType type);
+  std::unique_ptr<llvm::TargetMachine> make_target_machine();
+  llvm::TargetMachine &target_machine(size_t part);
+  /// Emits, optimises and code-generates kernels[i] for every i in `part` as one object.
+  std::vector<uint8_t> compile_part(const std::vector<Kernel> &kernels,
+                                    const std::vector<std::string> &symbols,
+                                    const std::vector<size_t> &part, llvm::TargetMachine &tm);
 
   const HostTarget host_;
-  std::mutex mu_; ///< guards compile (the TargetMachine is not thread-safe)
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::mutex mu_; ///< guards compile (a TargetMachine is not thread-safe: one per part)
+  std::vector<std::unique_ptr<llvm::TargetMachine>> tms_;
   bool avx512_ = false; ///< the target machine has AVX-512F: ask for 512-bit vectors
   std::atomic<int> codegen_runs_{0};
   std::atomic<int> dump_counter_{0};
   std::shared_ptr<Jit> jit_;
 };
 
-llvm::TargetMachine &LlvmCpuBackend::target_machine() {
-  if (tm_)
-    return *tm_;
+std::unique_ptr<llvm::TargetMachine> LlvmCpuBackend::make_target_machine() {
   init_llvm_once();
   std::string err;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(host_.triple, err);
   if (!target)
     throw Error("llvm backend: no target for " + host_.triple + ": " + err);
   llvm::TargetOptions opts;
-  tm_.reset(target->createTargetMachine(host_.triple, host_.cpu, host_.tm_features, opts,
-                                        llvm::Reloc::PIC_, llvm::CodeModel::Small,
-                                        llvm::CodeGenOpt::Aggressive));
-  if (!tm_)
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      host_.triple, host_.cpu, host_.tm_features, opts, llvm::Reloc::PIC_, llvm::CodeModel::Small,
+      llvm::CodeGenOpt::Aggressive));
+  if (!tm)
     throw Error("llvm backend: cannot create a target machine for " + host_.key);
-  avx512_ = tm_->getMCSubtargetInfo()->checkFeatures("+avx512f");
-  return *tm_;
+  avx512_ = tm->getMCSubtargetInfo()->checkFeatures("+avx512f");
+  return tm;
 }
 
-void LlvmCpuBackend::optimise(llvm::Module &m) {
+llvm::TargetMachine &LlvmCpuBackend::target_machine(size_t part) {
+  while (tms_.size() <= part)
+    tms_.push_back(make_target_machine());
+  return *tms_[part];
+}
+
+void optimise(llvm::Module &m, llvm::TargetMachine &tm) {
   llvm::PipelineTuningOptions pto;
   pto.LoopVectorization = true;
   pto.SLPVectorization = true;
   pto.LoopUnrolling = true;
   pto.LoopInterleaving = true;
-  llvm::PassBuilder pb(&target_machine(), pto);
+  llvm::PassBuilder pb(&tm, pto);
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -184,28 +199,97 @@ void LlvmCpuBackend::optimise(llvm::Module &m) {
   mpm.run(m, mam);
 }
 
-std::vector<uint8_t> LlvmCpuBackend::emit_object(llvm::Module &m, llvm::CodeGenFileType type) {
+std::vector<uint8_t> emit_object(llvm::Module &m, llvm::TargetMachine &tm,
+                                 llvm::CodeGenFileType type) {
   llvm::SmallVector<char, 0> buf;
   llvm::raw_svector_ostream os(buf);
   llvm::legacy::PassManager pm;
-  if (target_machine().addPassesToEmitFile(pm, os, nullptr, type))
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
     throw Error("llvm backend: the target cannot emit object code");
   pm.run(m);
   return std::vector<uint8_t>(buf.begin(), buf.end());
 }
 
-CompiledModule LlvmCpuBackend::compile(const std::vector<Kernel> &kernels) {
-  std::lock_guard<std::mutex> lock(mu_);
-  llvm::TargetMachine &tm = target_machine();
-  const char *dump_dir = std::getenv("KILN_DUMP_LLVM");
+// A module's code is one ELF object, or, when it was compiled in parts on several threads,
+// a bundle of them: "KOBJ" u32 count, then per object u64 size + bytes.
+constexpr char kBundleMagic[4] = {'K', 'O', 'B', 'J'};
 
-  CompiledModule out;
-  out.target = host_.key;
+std::vector<uint8_t> bundle_objects(const std::vector<std::vector<uint8_t>> &objects) {
+  if (objects.size() == 1)
+    return objects[0];
+  std::vector<uint8_t> out(kBundleMagic, kBundleMagic + 4);
+  auto put = [&](const void *p, size_t n) {
+    out.insert(out.end(), static_cast<const uint8_t *>(p), static_cast<const uint8_t *>(p) + n);
+  };
+  uint32_t count = static_cast<uint32_t>(objects.size());
+  put(&count, 4);
+  for (const std::vector<uint8_t> &o : objects) {
+    uint64_t size = o.size();
+    put(&size, 8);
+    put(o.data(), o.size());
+  }
+  return out;
+}
+
+std::vector<llvm::StringRef> unbundle_objects(const std::vector<uint8_t> &bytes) {
+  const char *p = reinterpret_cast<const char *>(bytes.data());
+  if (bytes.size() < 8 || std::memcmp(p, kBundleMagic, 4) != 0)
+    return {llvm::StringRef(p, bytes.size())};
+  uint32_t count = 0;
+  std::memcpy(&count, p + 4, 4);
+  std::vector<llvm::StringRef> objects;
+  size_t at = 8;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint64_t size = 0;
+    if (bytes.size() - at < 8 || (std::memcpy(&size, p + at, 8), bytes.size() - at - 8 < size))
+      throw Error("llvm backend: object bundle is truncated (object " + std::to_string(i + 1) +
+                  " of " + std::to_string(count) + ")");
+    objects.emplace_back(p + at + 8, size);
+    at += 8 + size;
+  }
+  if (at != bytes.size())
+    throw Error("llvm backend: object bundle has " + std::to_string(bytes.size() - at) +
+                " bytes after its last object");
+  return objects;
+}
+
+std::vector<uint8_t> LlvmCpuBackend::compile_part(const std::vector<Kernel> &kernels,
+                                                  const std::vector<std::string> &symbols,
+                                                  const std::vector<size_t> &part,
+                                                  llvm::TargetMachine &tm) {
+  const char *dump_dir = std::getenv("KILN_DUMP_LLVM");
   llvm::LLVMContext ctx;
   llvm::Module mod("kiln", ctx);
   mod.setTargetTriple(host_.triple);
   mod.setDataLayout(tm.createDataLayout());
   cpu::TargetAttrs attrs{host_.cpu, host_.tm_features, avx512_};
+  for (size_t i : part) {
+    cpu::emit_kernel(mod, kernels[i], symbols[i], attrs);
+    if (dump_dir) // the body: the exported wrapper only unpacks args[]
+      dump(dump_dir, symbols[i] + ".ll", function_text(mod.getFunction(symbols[i] + ".body")));
+  }
+  std::string verify_errors;
+  llvm::raw_string_ostream verify_os(verify_errors);
+  KILN_ASSERT(!llvm::verifyModule(mod, &verify_os),
+              "llvm backend emitted invalid IR: " + verify_errors);
+
+  optimise(mod, tm);
+  if (dump_dir) {
+    for (size_t i : part)
+      dump(dump_dir, symbols[i] + ".opt.ll", function_text(mod.getFunction(symbols[i])));
+    // Code generation mutates the module, so the listing is made from a copy.
+    std::unique_ptr<llvm::Module> copy = llvm::CloneModule(mod);
+    std::vector<uint8_t> s = emit_object(*copy, tm, llvm::CGFT_AssemblyFile);
+    dump(dump_dir, "module" + std::to_string(dump_counter_++) + ".s",
+         std::string(s.begin(), s.end()));
+  }
+  return emit_object(mod, tm, llvm::CGFT_ObjectFile);
+}
+
+CompiledModule LlvmCpuBackend::compile(const std::vector<Kernel> &kernels) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CompiledModule out;
+  out.target = host_.key;
   // Kernel names need not be unique (two relu_f32 of different sizes): suffix repeats.
   std::set<std::string> used;
   for (const Kernel &k : kernels) {
@@ -213,27 +297,38 @@ CompiledModule LlvmCpuBackend::compile(const std::vector<Kernel> &kernels) {
     for (int n = 1; used.count(sym); ++n)
       sym = k.name + "." + std::to_string(n);
     used.insert(sym);
-    cpu::emit_kernel(mod, k, sym, attrs);
-    if (dump_dir) // the body: the exported wrapper only unpacks args[]
-      dump(dump_dir, sym + ".ll", function_text(mod.getFunction(sym + ".body")));
     out.kernel_names.push_back(sym);
   }
-  std::string verify_errors;
-  llvm::raw_string_ostream verify_os(verify_errors);
-  KILN_ASSERT(!llvm::verifyModule(mod, &verify_os),
-              "llvm backend emitted invalid IR: " + verify_errors);
-
-  optimise(mod);
-  if (dump_dir) {
-    for (const std::string &sym : out.kernel_names)
-      dump(dump_dir, sym + ".opt.ll", function_text(mod.getFunction(sym)));
-    // Code generation mutates the module, so the listing is made from a copy.
-    std::unique_ptr<llvm::Module> copy = llvm::CloneModule(mod);
-    std::vector<uint8_t> s = emit_object(*copy, llvm::CGFT_AssemblyFile);
-    dump(dump_dir, "module" + std::to_string(dump_counter_++) + ".s",
-         std::string(s.begin(), s.end()));
-  }
-  out.object = emit_object(mod, llvm::CGFT_ObjectFile);
+  // LLVM's optimiser and code generator run one function after another, so a model's kernels
+  // are split into one module per core (kernel i into part i % parts: a model's big convs are
+  // spread out), each compiled on its own thread with its own context and target machine.
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t parts =
+      std::min({cores, kMaxCompileThreads, std::max<size_t>(1, kernels.size() / kKernelsPerPart)});
+  std::vector<std::vector<size_t>> part(parts);
+  for (size_t i = 0; i < kernels.size(); ++i)
+    part[i % parts].push_back(i);
+  for (size_t t = 0; t < parts; ++t)
+    target_machine(t); // made here, not on the worker threads
+  std::vector<std::vector<uint8_t>> objects(parts);
+  std::vector<std::exception_ptr> errors(parts);
+  auto work = [&](size_t t) {
+    try {
+      objects[t] = compile_part(kernels, out.kernel_names, part[t], *tms_[t]);
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < parts; ++t)
+    threads.emplace_back(work, t);
+  work(0);
+  for (std::thread &th : threads)
+    th.join();
+  for (const std::exception_ptr &e : errors)
+    if (e)
+      std::rethrow_exception(e);
+  out.object = bundle_objects(objects);
   ++codegen_runs_;
   return out;
 }
@@ -264,9 +359,17 @@ std::unique_ptr<LoadedModule> LlvmCpuBackend::load(const CompiledModule &m) {
     llvm::consumeError(lljit.getExecutionSession().removeJITDylib(jd));
     throw Error("llvm backend: " + what + ": " + msg);
   };
-  llvm::StringRef bytes(reinterpret_cast<const char *>(m.object.data()), m.object.size());
-  if (llvm::Error err = lljit.addObjectFile(jd, llvm::MemoryBuffer::getMemBufferCopy(bytes, name)))
-    fail("cannot load object code", std::move(err));
+  std::vector<llvm::StringRef> objects;
+  try {
+    objects = unbundle_objects(m.object);
+  } catch (const Error &e) {
+    llvm::consumeError(lljit.getExecutionSession().removeJITDylib(jd));
+    throw;
+  }
+  for (llvm::StringRef bytes : objects)
+    if (llvm::Error err =
+            lljit.addObjectFile(jd, llvm::MemoryBuffer::getMemBufferCopy(bytes, name)))
+      fail("cannot load object code", std::move(err));
   std::vector<KernelFn> fns;
   for (const std::string &k : m.kernel_names) {
     auto addr = lljit.lookup(jd, k);
