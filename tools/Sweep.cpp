@@ -33,6 +33,19 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+/// Timed runs per configuration are spread over this many rounds (time_rounds).
+constexpr int kTimingRounds = 5;
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+void check(const Status &st) {
+  if (!st)
+    throw Error(st.error());
+}
+
 std::string trim(const std::string &s) {
   size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
@@ -141,47 +154,38 @@ private:
   bool tty_;
 };
 
-/// Compiles, times and checks one configuration in `s` (a session of its pipeline and target).
-Row run_config(Session &s, const std::vector<TensorInfo> &infos, const std::vector<Tensor> &inputs,
-               const std::vector<Tensor> *want, const SweepArgs &a, const SweepHooks &h,
-               const std::function<void(const std::string &)> &stage) {
+/// One configuration's session bound to its inputs and outputs (no allocation while timing).
+struct Bound {
+  Session *session = nullptr;
+  std::vector<NamedTensor> in, out;
+  std::vector<double> times;
+  size_t row = 0; ///< its row in the table
+};
+
+/// Compiles, warms up and checks one configuration in `b.session` (a session of its pipeline
+/// and target); the timing is done by time_rounds, interleaved with the other configurations.
+Row prepare_config(Bound &b, const std::vector<TensorInfo> &infos,
+                   const std::vector<Tensor> &inputs, const std::vector<Tensor> *want,
+                   const SweepArgs &a, const SweepHooks &h,
+                   const std::function<void(const std::string &)> &stage) {
   Row r;
-  std::vector<NamedTensor> in;
   for (size_t i = 0; i < inputs.size(); ++i)
-    in.push_back({infos[i].name,
-                  HostTensor::view(static_cast<ElementType>(inputs[i].dtype()), inputs[i].shape(),
-                                   const_cast<Tensor &>(inputs[i]).raw())});
-  std::vector<NamedTensor> out;
-  auto ok = [&](const Status &st) {
-    if (!st)
-      throw Error(st.error());
-  };
+    b.in.push_back({infos[i].name,
+                    HostTensor::view(static_cast<ElementType>(inputs[i].dtype()), inputs[i].shape(),
+                                     const_cast<Tensor &>(inputs[i]).raw())});
   stage("compiling...");
-  ok(s.run(in, out)); // the first run with these shapes compiles them
-  SessionStats st = s.stats();
+  check(b.session->run(b.in, b.out)); // the first run with these shapes compiles them
+  SessionStats st = b.session->stats();
   r.kernels = st.kernels;
   r.compile_s = st.compile_ms / 1000.0;
   r.arena_bytes = st.arena_bytes;
   r.arena_lower_bound_bytes = st.arena_lower_bound_bytes;
-  stage("timing...");
   for (int i = 0; i < a.warmup; ++i)
-    ok(s.run(in, out));
-  std::vector<double> times;
-  for (int i = 0; i < a.iterations; ++i) {
-    auto t0 = Clock::now();
-    ok(s.run(in, out));
-    times.push_back(ms_since(t0));
-  }
-  std::sort(times.begin(), times.end());
-  auto pct = [&](double p) {
-    return times[std::min(times.size() - 1, static_cast<size_t>(p * (times.size() - 1) + 0.5))];
-  };
-  r.median_ms = pct(0.5);
-  r.p90_ms = pct(0.9);
+    check(b.session->run(b.in, b.out));
   if (want) {
     std::vector<std::string> names;
     std::vector<Tensor> got;
-    for (NamedTensor &o : out) {
+    for (NamedTensor &o : b.out) {
       names.push_back(o.name);
       Tensor t(static_cast<DType>(o.tensor.type()), o.tensor.shape());
       std::memcpy(t.raw(), o.tensor.data(), t.nbytes());
@@ -190,6 +194,48 @@ Row run_config(Session &s, const std::vector<TensorInfo> &infos, const std::vect
     r.max_abs_err = h.max_abs_err(names, got, *want);
   }
   return r;
+}
+
+/// Times every prepared configuration of one shape set in rounds: each round gives every
+/// configuration its share of the --iterations runs in turn, so a slow spell of a shared
+/// machine lands on all of them alike instead of on one row.
+/// Returns false if a configuration failed (its row says why).
+bool time_rounds(std::vector<Bound> &bound, std::vector<Row> &rows, const SweepArgs &a,
+                 const std::function<void(size_t round, size_t rounds)> &progress) {
+  bool ok = true;
+  const int rounds = std::min(a.iterations, kTimingRounds);
+  for (int k = 0; k < rounds; ++k) {
+    progress(static_cast<size_t>(k), static_cast<size_t>(rounds));
+    // Round k's share: iterations spread as evenly as they go.
+    const int runs = a.iterations / rounds + (k < a.iterations % rounds ? 1 : 0);
+    for (Bound &b : bound) {
+      if (!rows[b.row].error.empty())
+        continue;
+      try {
+        for (int i = 0; i < runs; ++i) {
+          auto t0 = Clock::now();
+          check(b.session->run(b.in, b.out));
+          b.times.push_back(ms_since(t0));
+        }
+      } catch (const std::exception &e) {
+        rows[b.row].error = one_line(e.what());
+        b.times.clear();
+        ok = false;
+      }
+    }
+  }
+  for (Bound &b : bound) {
+    if (b.times.empty())
+      continue;
+    std::sort(b.times.begin(), b.times.end());
+    auto pct = [&](double p) {
+      return b
+          .times[std::min(b.times.size() - 1, static_cast<size_t>(p * (b.times.size() - 1) + 0.5))];
+    };
+    rows[b.row].median_ms = pct(0.5);
+    rows[b.row].p90_ms = pct(0.9);
+  }
+  return ok;
 }
 
 // ---- reports ----
@@ -465,10 +511,13 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
   for (const ShapeSet &set : sets) {
     std::vector<Tensor> inputs = make_inputs(set, infos, a, h);
     std::optional<std::vector<Tensor>> want; // one reference run per shape set
+    std::vector<Bound> bound;
+    bound.reserve(pipelines.size() * targets.size());
     for (const std::string &p : pipelines)
       for (const std::string &t : targets) {
         std::string what = p + " " + set.label + " " + t;
         auto stage = [&](const std::string &st) { progress.show(done, what, st); };
+        bound.push_back(Bound{sessions[{p, t}].get(), {}, {}, {}, rows.size()});
         Row r;
         try {
           if (a.check && !want) {
@@ -478,11 +527,10 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
               io.input_shapes[name] = shape;
             want = run_reference(*import_onnx(a.model, io), inputs);
           }
-          r = run_config(*sessions[{p, t}], infos, inputs, want ? &*want : nullptr, a, h, stage);
+          r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, h, stage);
         } catch (const std::exception &e) {
           r = Row{};
-          r.error = e.what();
-          std::replace(r.error.begin(), r.error.end(), '\n', ' ');
+          r.error = one_line(e.what());
           failed = true;
         }
         r.pipeline = p;
@@ -491,6 +539,10 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
         rows.push_back(std::move(r));
         ++done;
       }
+    failed = !time_rounds(bound, rows, a, [&](size_t k, size_t n) {
+      progress.show(done - 1, set.label,
+                    fmt::format("timing round {}/{} of every configuration", k + 1, n));
+    }) || failed;
   }
   progress.clear();
   sessions.clear();
