@@ -353,12 +353,7 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
         Stmt inner = loop(kb, g.kw, ForKind::Serial, [&](Expr kw) {
           return loop(kb, g.cg, ForKind::Serial, [&](Expr ic) { return step(ih, kh, kw, ic); });
         });
-        Expr ok;
-        if (check_top)
-          ok = land(ok, ge(ih, imm(0)));
-        if (check_bottom)
-          ok = land(ok, lt(ih, imm(g.h)));
-        return ok ? if_then(ok, inner) : inner;
+        return guard_input_row(ih, check_top, check_bottom, g.h, inner);
       });
 
       Stmt epilogue = loop(kb, ocb, ForKind::Unrolled, [&](Expr o) {

@@ -244,12 +244,7 @@ void lower_conv_gpu(LowerContext &cx, const Node &n, bool integer) {
                 taps(kh, kw, ic, s);
               return block(std::move(s));
             });
-            Expr ok;
-            if (check_top)
-              ok = land(ok, ge(ih, imm(0)));
-            if (check_bottom)
-              ok = land(ok, lt(ih, imm(g.h)));
-            return ok ? if_then(ok, inner) : inner;
+            return guard_input_row(ih, check_top, check_bottom, g.h, inner);
           });
         }
 

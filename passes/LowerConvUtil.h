@@ -135,5 +135,16 @@ Stmt split_parallel(KernelBuilder &kb, Expr p, const std::vector<int64_t> &exten
 std::string window_detail(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh = 1,
                           int64_t dw = 1);
 
+/// `inner` under the input-row bounds check of a conv tap row `ih`: ih >= 0 when `check_top`,
+/// ih < h when `check_bottom` (neither: `inner` as it is).
+inline Stmt guard_input_row(Expr ih, bool check_top, bool check_bottom, int64_t h, Stmt inner) {
+  Expr ok;
+  if (check_top)
+    ok = land(ok, ge(ih, imm(0)));
+  if (check_bottom)
+    ok = land(ok, lt(ih, imm(h)));
+  return ok ? if_then(ok, inner) : inner;
+}
+
 } // namespace lc
 } // namespace kiln
