@@ -99,12 +99,7 @@ void lower_window_pool(LowerContext &cx, const Node &n) {
             return store(acc, u * imm(v) + l, is_max ? emax(cur, val) : cur + val);
           });
         });
-        Expr ok;
-        if (check_top)
-          ok = land(ok, ge(ih, imm(0)));
-        if (check_bottom)
-          ok = land(ok, lt(ih, imm(h)));
-        return ok ? if_then(ok, inner) : inner;
+        return guard_input_row(ih, check_top, check_bottom, h, inner);
       });
       Stmt epilogue = each([&](Expr u, Expr l) {
         Expr j = pix(u, l);

@@ -487,6 +487,16 @@ template <class F> Status guarded(F &&f) {
     return Status::failure(std::string("internal error: ") + e.what());
   }
 }
+
+/// `f` under the session's busy lock (guarded), or a failure when another thread holds it.
+template <class F> Status exclusive(Session::Impl &impl, F &&f) {
+  std::unique_lock lock(impl.busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::failure("this session is running in another thread; use one session per "
+                           "thread");
+  return guarded(std::forward<F>(f));
+}
+
 } // namespace
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -588,11 +598,7 @@ const std::vector<TensorInfo> &Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo> &Session::outputs() const { return impl_->outputs; }
 
 Status Session::run_on_device() {
-  std::unique_lock lock(impl_->busy, std::try_to_lock);
-  if (!lock.owns_lock())
-    return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
-  return guarded([&] {
+  return exclusive(*impl_, [&] {
     Entry *e = impl_->last;
     if (!e || !e->cl)
       return Status::failure(e ? "run_on_device: target '" + impl_->opt.target +
@@ -604,11 +610,7 @@ Status Session::run_on_device() {
 }
 
 Status Session::run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs) {
-  std::unique_lock lock(impl_->busy, std::try_to_lock);
-  if (!lock.owns_lock())
-    return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
-  return guarded([&] { return impl_->run(inputs, outputs); });
+  return exclusive(*impl_, [&] { return impl_->run(inputs, outputs); });
 }
 
 Result<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor> &inputs) {
@@ -620,11 +622,7 @@ Result<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor> &in
 }
 
 Status Session::compile() {
-  std::unique_lock lock(impl_->busy, std::try_to_lock);
-  if (!lock.owns_lock())
-    return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
-  return guarded([&] {
+  return exclusive(*impl_, [&] {
     impl_->schedule_for(impl_->inputs);
     return Status();
   });
@@ -634,11 +632,7 @@ Status Session::save(const std::string &kiln_path) {
   Status st = compile();
   if (!st)
     return st;
-  std::unique_lock lock(impl_->busy, std::try_to_lock);
-  if (!lock.owns_lock())
-    return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
-  return guarded([&] {
+  return exclusive(*impl_, [&] {
     Entry &e = impl_->schedule_for(impl_->inputs);
     write_cache_file(kiln_path, e.key, e.manifest, e.exec->object(), e.exec->weights());
     return Status();

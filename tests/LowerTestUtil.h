@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,23 @@ inline void expect_close(const Tensor &got, const Tensor &want, double tol = 1e-
       ++reported;
     }
   }
+}
+
+/// Uniform values in [-1, 1) (f32, f16), or any byte (u8, i8), from `seed`.
+inline Tensor random_tensor(DType t, const Shape &s, uint32_t seed) {
+  Tensor out(t, s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uf(-1.0f, 1.0f);
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    switch (t) {
+    case DType::f32: out.data<float>()[i] = uf(rng); break;
+    case DType::f16: out.data<half>()[i] = half{f32_to_f16(uf(rng))}; break;
+    case DType::u8: out.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % 256); break;
+    case DType::i8: out.data<int8_t>()[i] = static_cast<int8_t>(int(rng() % 256) - 128); break;
+    default: ADD_FAILURE() << "random_tensor: unsupported dtype";
+    }
+  }
+  return out;
 }
 
 /// Conv/ConvInteger attributes (strides, pads, dilations, group).

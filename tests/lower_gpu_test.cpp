@@ -16,6 +16,7 @@
 
 using namespace kiln;
 using kiln::testing::conv_attrs;
+using kiln::testing::random_tensor;
 
 namespace {
 
@@ -28,22 +29,6 @@ LowerOptions gpu_options(int64_t tile_oc = 0, int64_t tile_px = 0) {
   o.tile_oc = tile_oc;
   o.tile_px = tile_px;
   return o;
-}
-
-Tensor random_tensor(DType t, const Shape &s, uint32_t seed) {
-  Tensor out(t, s);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uf(-1.0f, 1.0f);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    switch (t) {
-    case DType::f32: out.data<float>()[i] = uf(rng); break;
-    case DType::f16: out.data<half>()[i] = half{f32_to_f16(uf(rng))}; break;
-    case DType::u8: out.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % 256); break;
-    case DType::i8: out.data<int8_t>()[i] = static_cast<int8_t>(int(rng() % 256) - 128); break;
-    default: ADD_FAILURE() << "random_tensor: unsupported dtype";
-    }
-  }
-  return out;
 }
 
 struct Case {
