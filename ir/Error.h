@@ -1,8 +1,8 @@
 #pragma once
 /// Errors. A user error (bad model, bad flag, bad input file) is a kiln::Error with a one-line
-/// message naming what and where; an internal error (a compiler bug) is KILN_ASSERT.
-#include <cstdio>
-#include <cstdlib>
+/// message naming what and where; an internal error (a compiler bug) is KILN_ASSERT, which
+/// throws kiln::InternalError: a library never aborts its host application. The public API
+/// returns it as an error value; the command line prints it and exits 2 (a user error exits 1).
 #include <stdexcept>
 #include <string>
 
@@ -14,10 +14,17 @@ public:
   explicit Error(const std::string &msg) : std::runtime_error(msg) {}
 };
 
+/// A broken invariant of the compiler itself (a Kiln bug). Deliberately not a kiln::Error, so
+/// that code recovering from user errors never swallows it.
+class InternalError : public std::logic_error {
+public:
+  explicit InternalError(const std::string &msg) : std::logic_error(msg) {}
+};
+
 [[noreturn]] inline void internal_error(const char *file, int line, const char *cond,
                                         const std::string &msg) {
-  std::fprintf(stderr, "kiln: internal error at %s:%d: %s (%s)\n", file, line, msg.c_str(), cond);
-  std::abort();
+  throw InternalError("internal error at " + std::string(file) + ":" + std::to_string(line) +
+                      ": " + msg + " (" + cond + ")");
 }
 
 } // namespace kiln

@@ -483,6 +483,8 @@ template <class F> Status guarded(F &&f) {
     return Status::failure(e.what());
   } catch (const std::bad_alloc &) {
     return Status::failure("out of memory");
+  } catch (const InternalError &e) {
+    return Status::failure(e.what()); // "internal error at FILE:LINE: ..."
   } catch (const std::exception &e) {
     return Status::failure(std::string("internal error: ") + e.what());
   }

@@ -750,6 +750,9 @@ int main(int argc, char **argv) {
   } catch (const Error &e) {
     fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));
     return 1;
+  } catch (const InternalError &e) {
+    fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));
+    return 2;
   } catch (const std::exception &e) {
     fmt::print(stderr, "kiln: error: internal: {}\n", one_line(e.what()));
     return 2;
