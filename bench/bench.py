@@ -11,6 +11,10 @@ round alike. Each engine's latency is the median of its per-round medians; Kiln/
 median of the per-round ratios.
 
     .venv/bin/python bench/bench.py [--threads 2] [--iterations 50] [--rounds 3] [--models yolov8n_fp32_recon,...]
+
+--baseline OTHER_KILN adds a second Kiln build (e.g. the previous commit's) to every round, so a
+change's before/after latency is measured in the same run: columns "before ms" and "after/before"
+(median of the per-round ratios).
 """
 import statistics
 import argparse
@@ -80,7 +84,10 @@ def bench_model(kiln, name, work, args):
         cold = run_json([kiln, "run", model, "--target", "cpu", "--warmup", "0", "--iterations", "1",
                          "--json"] + cache_args)
         row["compile_s"] = cold.get("compile_ms", float("nan")) / 1e3
-        kiln_ms, ort_ms, ratios = [], [], []
+        if args.baseline:  # its own cache entry: another build has another compiler identity
+            run_json([args.baseline, "run", model, "--target", "cpu", "--warmup", "0",
+                      "--iterations", "1", "--json"] + cache_args)
+        kiln_ms, ort_ms, ratios, base_ms, base_ratios = [], [], [], [], []
         row["kiln_rss"] = row["ort_rss"] = 0
         for _ in range(args.rounds):
             # Warm: a new process finds the cache file; this is the replay latency.
@@ -88,6 +95,12 @@ def bench_model(kiln, name, work, args):
                              "--iterations", str(args.iterations), "--json"] + cache_args)
             ort = run_json([sys.executable, "-c", ORT_SCRIPT, model, str(args.threads),
                             str(args.warmup), str(args.iterations)])
+            if args.baseline:
+                base = run_json([args.baseline, "run", model, "--target", "cpu", "--warmup",
+                                 str(args.warmup), "--iterations", str(args.iterations), "--json"]
+                                + cache_args)
+                base_ms.append(base["median_ms"])
+                base_ratios.append(warm["median_ms"] / base["median_ms"])
             kiln_ms.append(warm["median_ms"])
             ort_ms.append(ort["median_ms"])
             ratios.append(warm["median_ms"] / ort["median_ms"])
@@ -102,6 +115,9 @@ def bench_model(kiln, name, work, args):
     row["ort_ms"] = statistics.median(ort_ms)
     row["ratio"] = statistics.median(ratios)
     row["ort_load_ms"] = ort["load_ms"]
+    if args.baseline:
+        row["base_ms"] = statistics.median(base_ms)
+        row["base_ratio"] = statistics.median(base_ratios)
     return row
 
 
@@ -120,6 +136,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--baseline", default="",
+                    help="another kiln executable timed in the same rounds (before/after)")
     args = ap.parse_args()
     if not SHARED.exists():
         sys.exit(f"bench: {SHARED} not found")
@@ -138,14 +156,19 @@ def main():
             rows.append({"model": Path(name).name, "error": str(e).splitlines()[0][:120]})
         print(f" {time.time() - t:.0f} s", file=sys.stderr, flush=True)
     print()
-    print("| model | Kiln ms | ORT ms | Kiln/ORT | Kiln kernels | Kiln cold compile s | Kiln cache load ms | Kiln cached start ms | ORT session ms | Kiln peak RSS MiB | ORT peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base_head = " before ms | after/before |" if args.baseline else ""
+    print("| model | Kiln ms | ORT ms | Kiln/ORT |" + base_head + " Kiln kernels | Kiln cold compile s "
+          "| Kiln cache load ms | Kiln cached start ms | ORT session ms | Kiln peak RSS MiB "
+          "| ORT peak RSS MiB |")
+    print("|---|---:|---:|---:|" + ("---:|---:|" if args.baseline else "") +
+          "---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | error: {r['error']} | | | | | | | | | |")
+            print(f"| {r['model']} | error: {r['error']} |")
             continue
-        print(f"| {r['model']} | {r['kiln_ms']:.1f} | {r['ort_ms']:.1f} | {r['ratio']:.2f}x "
-              f"| {r['kernels']} | {r['compile_s']:.2f} | {r['load_ms']:.1f} | {r['start_ms']:.1f} "
+        base = f" {r['base_ms']:.1f} | {r['base_ratio']:.2f}x |" if args.baseline else ""
+        print(f"| {r['model']} | {r['kiln_ms']:.1f} | {r['ort_ms']:.1f} | {r['ratio']:.2f}x |{base}"
+              f" {r['kernels']} | {r['compile_s']:.2f} | {r['load_ms']:.1f} | {r['start_ms']:.1f} "
               f"| {r['ort_load_ms']:.0f} | {r['kiln_rss']:.0f} | {r['ort_rss']:.0f} |")
 
 
