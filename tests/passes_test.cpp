@@ -363,6 +363,39 @@ TEST(EwFuse, BroadcastProducerAndConvAreLeftAlone) {
   EXPECT_EQ(run_pass(fuse_elementwise_chains, before, false), before);
 }
 
+TEST(EwFuse, GroupingIsTheSameOnEveryParse) {
+  // Two chains of 13 Negs meet in an Add: 27 steps, over the 24 a group may hold, so which
+  // producers join first decides the grouping. Candidates are taken in value-id order (the %a
+  // chain, then %b from the top), never in heap-address order.
+  std::string before = "graph(%x: f32[4], %z: f32[4]) -> (%y) {\n";
+  for (const char *c : {"a", "b"})
+    for (int i = 1; i <= 13; ++i)
+      before += "  %" + std::string(c) + std::to_string(i) + " = Neg(" +
+                (i == 1 ? std::string(*c == 'a' ? "%x" : "%z")
+                        : "%" + std::string(c) + std::to_string(i - 1)) +
+                ") : f32[4]\n";
+  before += "  %y = Add(%a13, %b13) : f32[4]\n}\n";
+  std::string first = run_pass(fuse_elementwise_chains, before);
+  // Another parse, with other heap blocks taken in between, prints the same.
+  std::vector<std::unique_ptr<Graph>> noise;
+  for (int i = 0; i < 5; ++i)
+    noise.push_back(parse_graph(before));
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), first);
+  std::string a_chain = "Neg(i0)", b_top = "Neg(i1)";
+  for (int k = 1; k < 13; ++k)
+    a_chain += ";Neg(t" + std::to_string(k - 1) + ")";
+  for (int k = 14; k < 23; ++k)
+    b_top += ";Neg(t" + std::to_string(k - 1) + ")";
+  const std::string expected =
+      "graph(%x: f32[4], %z: f32[4]) -> (%y) {\n"
+      "  %b3 = FusedElementwise(%z) {program=\"Neg(i0);Neg(t0);Neg(t1)\"} : "
+      "f32[4]\n"
+      "  %y = FusedElementwise(%x, %b3) {program=\"" +
+      a_chain + ";" + b_top + ";Add(t12,t22)\"} : f32[4]\n}\n";
+  EXPECT_EQ(first, expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
+}
+
 TEST(EwFuse, ProgramsAreChecked) {
   for (const char *bad : {"Sub(i0)", "Foo(i0)", "Exp(i1)", "Exp(t0)", "Exp(i0);Neg(i0)", "Clip(i0)",
                           "Clip(i0)[1]", "Relu(i0)[1]", "Add(i0,x1)", ""}) {

@@ -1,6 +1,7 @@
 #pragma once
 /// Internal to shape inference (ir/ShapeInference.h): the checked view of one infer_types call
 /// and one entry per op family (ops.def); each family's code lives in ir/shape/<Family>.cpp.
+#include "ir/Graph.h"
 #include "ir/ShapeInference.h"
 
 #include <algorithm>
