@@ -23,8 +23,8 @@ public:
 
 [[noreturn]] inline void internal_error(const char *file, int line, const char *cond,
                                         const std::string &msg) {
-  throw InternalError("internal error at " + std::string(file) + ":" + std::to_string(line) +
-                      ": " + msg + " (" + cond + ")");
+  throw InternalError("internal error at " + std::string(file) + ":" + std::to_string(line) + ": " +
+                      msg + " (" + cond + ")");
 }
 
 } // namespace kiln

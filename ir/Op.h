@@ -1,6 +1,6 @@
 #pragma once
 /// The op table (ir/ops.def) as code: OpKind, each op's name, family and traits, and one enum
-/// per family. Everything here is constexpr.
+/// per family; all constexpr but op_family_name.
 ///
 ///   switch (op_family(n.op)) {          // a dozen families, not 70 ops
 ///   case OpFamily::Conv:
@@ -226,6 +226,19 @@ template <class E> constexpr OpKind to_op(E family_enumerator) {
 }
 
 #undef KILN_FAMILY_ENUMERATOR
+#undef KILN_FAMILY_EQ_Unary_Unary
+#undef KILN_FAMILY_EQ_Binary_Binary
+#undef KILN_FAMILY_EQ_Select_Select
+#undef KILN_FAMILY_EQ_FusedElementwise_FusedElementwise
+#undef KILN_FAMILY_EQ_Conv_Conv
+#undef KILN_FAMILY_EQ_Pool_Pool
+#undef KILN_FAMILY_EQ_Norm_Norm
+#undef KILN_FAMILY_EQ_Linalg_Linalg
+#undef KILN_FAMILY_EQ_Softmax_Softmax
+#undef KILN_FAMILY_EQ_Movement_Movement
+#undef KILN_FAMILY_EQ_Resize_Resize
+#undef KILN_FAMILY_EQ_Reduce_Reduce
+#undef KILN_FAMILY_EQ_Quant_Quant
 #undef KILN_IF_FAMILY
 #undef KILN_PP_WHEN_0
 #undef KILN_PP_WHEN_1

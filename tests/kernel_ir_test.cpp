@@ -1,5 +1,6 @@
 // Kernel loop IR: builder type checks, the text form, and the unroll/vectorize/simplify passes
 // as before/expected pairs of printed kernels.
+#include "ir/Error.h"
 #include "passes/KernelPasses.h"
 
 #include <gtest/gtest.h>
