@@ -21,15 +21,7 @@ std::string escape(const std::string &s) {
   return r;
 }
 
-std::string type_str(const Value &v) {
-  std::string s = std::string(dtype_name(v.dtype)) + "[";
-  for (size_t i = 0; i < v.shape.size(); ++i) {
-    if (i)
-      s += ',';
-    s += std::to_string(v.shape[i]);
-  }
-  return s + "]";
-}
+std::string type_of(const Value &v) { return type_str(v.dtype, v.shape); }
 
 /// The DOT node a value's edges start from: its producer, or its input oval. Ids derive from
 /// Value::id / Node::id, so the output does not depend on addresses.
@@ -49,7 +41,7 @@ void write_dot(std::ostream &os, const Graph &g) {
 
   for (const Value *v : g.inputs())
     os << "  v" << v->id << " [shape=oval, label=\"" << escape(v->name) << "\\n"
-       << escape(type_str(*v)) << "\"];\n";
+       << escape(type_of(*v)) << "\"];\n";
 
   for (const auto &n : g.nodes()) {
     std::string label = std::string(op_name(n->op));
@@ -58,9 +50,9 @@ void write_dot(std::ostream &os, const Graph &g) {
     // Weights would otherwise be a cloud of tiny ovals around every conv.
     for (const Value *in : n->inputs)
       if (in && in->is_constant() && !in->producer)
-        label += "\n" + in->name + ": " + type_str(*in);
+        label += "\n" + in->name + ": " + type_of(*in);
     for (const Value *out : n->outputs)
-      label += "\n-> " + type_str(*out);
+      label += "\n-> " + type_of(*out);
     os << "  n" << n->id << " [shape=box, label=\"" << escape(label) << "\"];\n";
   }
 
@@ -69,7 +61,7 @@ void write_dot(std::ostream &os, const Graph &g) {
     for (const Value *in : n->inputs) {
       if (!in || (in->is_constant() && !in->producer))
         continue;
-      os << "  " << source_id(*in) << " -> n" << n->id << " [label=\"" << escape(type_str(*in))
+      os << "  " << source_id(*in) << " -> n" << n->id << " [label=\"" << escape(type_of(*in))
          << "\"];\n";
     }
   }
@@ -77,11 +69,11 @@ void write_dot(std::ostream &os, const Graph &g) {
   for (size_t i = 0; i < g.outputs().size(); ++i) {
     const Value *v = g.outputs()[i];
     os << "  out" << i << " [shape=oval, label=\"" << escape(v->name) << "\\n"
-       << escape(type_str(*v)) << "\"];\n";
+       << escape(type_of(*v)) << "\"];\n";
     // A constant output has no node to come from: it is only its oval.
     if (v->is_constant() && !v->producer)
       continue;
-    os << "  " << source_id(*v) << " -> out" << i << " [label=\"" << escape(type_str(*v))
+    os << "  " << source_id(*v) << " -> out" << i << " [label=\"" << escape(type_of(*v))
        << "\"];\n";
   }
   os << "}\n";

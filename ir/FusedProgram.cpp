@@ -10,26 +10,34 @@ namespace {
 
 /// The float attributes an op keeps in brackets, in order.
 std::vector<const char *> float_params(OpKind op) {
-  switch (op) {
-  case OpKind::LeakyRelu: return {"alpha"};
-  case OpKind::HardSigmoid: return {"alpha", "beta"};
-  case OpKind::Clip: return {"min", "max"};
-  default: return {}; // every other fusable op has no attributes
+  if (op_family(op) != OpFamily::Unary)
+    return {}; // binary steps have no attributes
+  switch (family_op<OpFamily::Unary>(op)) {
+  case UnaryOp::LeakyRelu: return {"alpha"};
+  case UnaryOp::HardSigmoid: return {"alpha", "beta"};
+  case UnaryOp::Clip: return {"min", "max"};
+  case UnaryOp::Relu:
+  case UnaryOp::Sigmoid:
+  case UnaryOp::Tanh:
+  case UnaryOp::Exp:
+  case UnaryOp::Log:
+  case UnaryOp::Sqrt:
+  case UnaryOp::Erf:
+  case UnaryOp::Neg:
+  case UnaryOp::Abs:
+  case UnaryOp::Floor:
+  case UnaryOp::Ceil:
+  case UnaryOp::Round:
+  case UnaryOp::Reciprocal:
+  case UnaryOp::Softplus:
+  case UnaryOp::HardSwish:
+  case UnaryOp::Not:
+  case UnaryOp::Cast: return {};
   }
+  KILN_ASSERT(false, "float_params: not a UnaryOp");
 }
 
-bool is_binary(OpKind op) {
-  switch (op) {
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::Pow:
-  case OpKind::Min:
-  case OpKind::Max: return true;
-  default: return false;
-  }
-}
+bool is_binary(OpKind op) { return op_family(op) == OpFamily::Binary; }
 
 std::string format_double(double v) {
   if (std::isinf(v))
@@ -44,30 +52,6 @@ std::string format_double(double v) {
 }
 
 } // namespace
-
-bool is_fusable_elementwise(OpKind op) {
-  switch (op) {
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Exp:
-  case OpKind::Log:
-  case OpKind::Sqrt:
-  case OpKind::Erf:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Floor:
-  case OpKind::Ceil:
-  case OpKind::Round:
-  case OpKind::Reciprocal:
-  case OpKind::Softplus:
-  case OpKind::HardSwish:
-  case OpKind::LeakyRelu:
-  case OpKind::HardSigmoid:
-  case OpKind::Clip: return true;
-  default: return is_binary(op);
-  }
-}
 
 std::string format_fused_program(const std::vector<FusedStep> &steps) {
   std::string s;
@@ -104,7 +88,7 @@ std::vector<FusedStep> parse_fused_program(const std::string &text, size_t num_i
     if (open == std::string::npos || close == std::string::npos || close < open)
       bad(text, "step '" + item + "' is not Op(args)");
     std::optional<OpKind> op = parse_op(item.substr(0, open));
-    if (!op || !is_fusable_elementwise(*op))
+    if (!op || !has_trait(*op, OpTrait::EwFusable))
       bad(text, "'" + item.substr(0, open) + "' is not a fusable elementwise op");
     FusedStep st;
     st.op = *op;

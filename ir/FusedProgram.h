@@ -5,8 +5,9 @@
 ///   "Sub(i0,i1);Add(t0,i2);Clip(t1)[0,6]"
 ///
 /// iN is input N of the node, tK the result of step K; the last step is the node's output.
-/// Ops with float attributes list them in brackets (LeakyRelu [alpha], HardSigmoid
-/// [alpha,beta], Clip [min,max], shortest round-trip decimal, inf allowed). Made by
+/// Steps are the ops with the EwFusable trait (ops.def): float unary maps and
+/// Add/Sub/Mul/Div/Pow/Min/Max. Ops with float attributes list them in brackets (LeakyRelu [alpha],
+/// HardSigmoid [alpha,beta], Clip [min,max], shortest round-trip decimal, inf allowed). Made by
 /// passes/EwFuse.h; the reference interpreter runs the steps one by one, the lowering as one
 /// kernel.
 #include "ir/Graph.h"
@@ -21,9 +22,6 @@ struct FusedStep {
   std::vector<int> args; ///< >= 0: input index; < 0: -(K+1) for step K
   Attrs attrs;           ///< the op's attributes (alpha, beta, min, max)
 };
-
-/// Ops a FusedElementwise program may hold: float unary maps and Add/Sub/Mul/Div/Pow/Min/Max.
-bool is_fusable_elementwise(OpKind op);
 
 /// Parses and checks a program against `num_inputs` (every arg in range, every step but the
 /// last used by a later one, arities and attributes right); throws kiln::Error.

@@ -1,26 +1,24 @@
 #include "ir/Op.h"
 
-#include <array>
-
 namespace kiln {
 
-namespace {
-constexpr std::array kOpNames = {
-#define KILN_OP(name) std::string_view(#name),
-#include "ir/ops.def"
-#undef KILN_OP
-};
-} // namespace
-
-std::string_view op_name(OpKind op) { return kOpNames[static_cast<size_t>(op)]; }
-
-std::optional<OpKind> parse_op(std::string_view name) {
-  for (size_t i = 0; i < kOpNames.size(); ++i)
-    if (kOpNames[i] == name)
-      return static_cast<OpKind>(i);
-  return std::nullopt;
+std::string_view op_family_name(OpFamily f) {
+  switch (f) {
+  case OpFamily::Unary: return "Unary";
+  case OpFamily::Binary: return "Binary";
+  case OpFamily::Select: return "Select";
+  case OpFamily::FusedElementwise: return "FusedElementwise";
+  case OpFamily::Conv: return "Conv";
+  case OpFamily::Pool: return "Pool";
+  case OpFamily::Norm: return "Norm";
+  case OpFamily::Linalg: return "Linalg";
+  case OpFamily::Softmax: return "Softmax";
+  case OpFamily::Movement: return "Movement";
+  case OpFamily::Resize: return "Resize";
+  case OpFamily::Reduce: return "Reduce";
+  case OpFamily::Quant: return "Quant";
+  }
+  KILN_ASSERT(false, "op_family_name: not an OpFamily");
 }
-
-bool is_elementwise(OpKind op) { return op <= OpKind::FusedElementwise; }
 
 } // namespace kiln

@@ -241,16 +241,6 @@ std::string spell_value(const std::string &name) {
   return "%" + (plain ? name : quote_for_message(name));
 }
 
-std::string type_str(DType dtype, const Shape &shape) {
-  std::string s = std::string(dtype_name(dtype)) + "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i)
-      s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 class Parser {
 public:
   explicit Parser(std::string_view text) : lex_(text) { tok_ = lex_.next(); }

@@ -65,15 +65,7 @@ void print_value_name(std::ostream &os, const std::string &name) {
     print_quoted(os, name);
 }
 
-void print_type(std::ostream &os, DType dtype, const Shape &shape) {
-  os << dtype_name(dtype) << '[';
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i)
-      os << ',';
-    os << shape[i];
-  }
-  os << ']';
-}
+void print_type(std::ostream &os, DType dtype, const Shape &shape) { os << type_str(dtype, shape); }
 
 /// Shortest text that reads back to exactly `v` (std::to_chars is round-trip exact and
 /// locale-independent, unlike printf). NaNs are handled by the caller.

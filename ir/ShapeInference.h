@@ -1,11 +1,16 @@
 #pragma once
-/// Output dtypes and shapes of one op, given its inputs and (normalised) attributes.
-#include "ir/Graph.h"
+/// Output dtypes and shapes of one op, given its inputs and (normalised) attributes. Implemented
+/// in ir/shape/, one file per op family (ops.def), like the reference interpreter.
+// Not ir/Graph.h: Graph.cpp includes this header (add_node infers its outputs' types).
+#include "ir/Op.h"
+#include "ir/Tensor.h"
 
-#include <utility>
 #include <vector>
 
 namespace kiln {
+
+struct Value;
+class Attrs;
 
 struct TensorType {
   DType dtype;

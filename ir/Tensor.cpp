@@ -29,6 +29,16 @@ std::string shape_str(const Shape &s) {
   return r;
 }
 
+std::string type_str(DType dtype, const Shape &shape) {
+  std::string s = std::string(dtype_name(dtype)) + "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
 std::vector<int64_t> shape_strides(const Shape &s) {
   std::vector<int64_t> st(s.size());
   int64_t acc = 1;

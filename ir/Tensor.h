@@ -18,6 +18,8 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape &s, const std::string &what = "tensor");
 /// "1x3x640x640"; "scalar" for rank 0.
 std::string shape_str(const Shape &s);
+/// A tensor type as the text IR writes it: "f32[1,3,640,640]"; "i64[]" for rank 0.
+std::string type_str(DType dtype, const Shape &shape);
 /// Row-major strides in elements.
 std::vector<int64_t> shape_strides(const Shape &s);
 

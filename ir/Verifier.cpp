@@ -9,10 +9,6 @@ namespace kiln {
 
 namespace {
 
-std::string type_str(DType dtype, const Shape &shape) {
-  return std::string(dtype_name(dtype)) + "[" + shape_str(shape) + "]";
-}
-
 std::string node_prefix(const Node &n) {
   return "node '" + n.name + "' (" + std::string(op_name(n.op)) + "): ";
 }

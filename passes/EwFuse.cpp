@@ -19,29 +19,18 @@ constexpr size_t kMaxInputs = 8;
 constexpr size_t kMaxSteps = 24;
 
 bool fusable(const Node &n) {
-  return is_fusable_elementwise(n.op) && n.outputs.size() == 1 && !n.inputs.empty() &&
+  return has_trait(n.op, OpTrait::EwFusable) && n.outputs.size() == 1 && !n.inputs.empty() &&
          std::all_of(n.inputs.begin(), n.inputs.end(), [](Value *v) { return v != nullptr; }) &&
          (n.outputs[0]->dtype == DType::f32 || n.outputs[0]->dtype == DType::f16);
 }
 
-/// Cheap ops recomputed in every group that reads them rather than kept as a kernel of their
-/// own, when their operands come from outside any chain (YOLOv8's decode: anchor - l and
-/// anchor + r each feed two chains).
+/// Cheap ops (ops.def's Cheap trait: Add, Sub, Mul, Div, Neg, Abs, Relu, Min, Max, Clip) are
+/// recomputed in every group that reads them rather than kept as a kernel of their own, when
+/// their operands come from outside any chain (YOLOv8's decode: anchor - l and anchor + r each
+/// feed two chains).
 bool duplicable(const Node &n) {
-  switch (n.op) {
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Relu:
-  case OpKind::Min:
-  case OpKind::Max:
-  case OpKind::Clip: break;
-  default: return false;
-  }
-  return std::all_of(n.inputs.begin(), n.inputs.end(),
+  return has_trait(n.op, OpTrait::Cheap) &&
+         std::all_of(n.inputs.begin(), n.inputs.end(),
                      [](const Value *v) { return !v->producer || !fusable(*v->producer); });
 }
 
@@ -68,13 +57,21 @@ bool fuse_elementwise_chains(Graph &g) {
     const Value *out = root->outputs[0];
     // Grow the group: a producer joins once every use of its value is inside the group.
     std::vector<Node *> group = {root};
-    std::vector<const Node *> copies;    // duplicable members that stay for their other users
-    std::map<const Value *, int> inside; // uses of each value by group members
+    std::vector<const Node *> copies; // duplicable members that stay for their other users
+    // Uses of each value by group members, keyed by value id: the walk below picks the first
+    // producer that may join, so its order must not depend on heap addresses.
+    std::map<int, std::pair<Value *, int>> inside;
+    auto use_inside = [&](Value *v) {
+      auto &[value, count] = inside[v->id];
+      value = v;
+      ++count;
+    };
     for (Value *v : root->inputs)
-      ++inside[v];
+      use_inside(v);
     for (bool grew = true; grew && group.size() < kMaxSteps;) {
       grew = false;
-      for (auto [v, count] : inside) {
+      for (const auto &[id, entry] : inside) {
+        auto [v, count] = entry;
         Node *p = v->producer;
         if (!p || taken[position.at(p)] || !fusable(*p) || is_output[v->id] ||
             v->shape != out->shape || v->dtype != out->dtype ||
@@ -88,7 +85,7 @@ bool fuse_elementwise_chains(Graph &g) {
         }
         group.push_back(p);
         for (Value *in : p->inputs)
-          ++inside[in];
+          use_inside(in);
         grew = true;
         break; // `inside` changed
       }

@@ -45,14 +45,35 @@ bool has_activation(const Node &conv) {
   return conv.attrs.has("activation") && conv.attrs.s("activation") != "none";
 }
 
+/// The Conv `activation` that an op with the ConvActivation trait (ops.def) becomes; null for
+/// every other op.
 const char *activation_of(const Node &n) {
-  switch (n.op) {
-  case OpKind::Relu: return "relu";
-  case OpKind::Sigmoid: return "sigmoid";
-  case OpKind::LeakyRelu: return "leaky_relu";
-  case OpKind::HardSwish: return "hardswish";
-  default: return nullptr; // not a dispatch: every other op simply has no epilogue form
+  if (!has_trait(n.op, OpTrait::ConvActivation))
+    return nullptr;
+  switch (family_op<OpFamily::Unary>(n.op)) {
+  case UnaryOp::Relu: return "relu";
+  case UnaryOp::Sigmoid: return "sigmoid";
+  case UnaryOp::LeakyRelu: return "leaky_relu";
+  case UnaryOp::HardSwish: return "hardswish";
+  case UnaryOp::Tanh:
+  case UnaryOp::Exp:
+  case UnaryOp::Log:
+  case UnaryOp::Sqrt:
+  case UnaryOp::Erf:
+  case UnaryOp::Neg:
+  case UnaryOp::Abs:
+  case UnaryOp::Floor:
+  case UnaryOp::Ceil:
+  case UnaryOp::Round:
+  case UnaryOp::Reciprocal:
+  case UnaryOp::Softplus:
+  case UnaryOp::Not:
+  case UnaryOp::HardSigmoid:
+  case UnaryOp::Clip:
+  case UnaryOp::Cast: break;
   }
+  KILN_ASSERT(false, std::string(op_name(n.op)) + " has the ConvActivation trait but no Conv "
+                                                  "activation name");
 }
 
 void set_activation(Node &conv, const char *act, double alpha) {
@@ -121,7 +142,7 @@ bool fuse_residual(Node *add, const Uses &uses, const std::map<const Node *, int
 
 } // namespace
 
-bool fuse_elementwise(Graph &g) {
+bool fuse_conv_epilogue(Graph &g) {
   bool changed = false;
   std::vector<Node *> nodes;
   for (const auto &n : g.nodes())

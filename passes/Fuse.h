@@ -17,7 +17,7 @@
 namespace kiln {
 
 /// Returns true if it fused anything.
-bool fuse_elementwise(Graph &g);
+bool fuse_conv_epilogue(Graph &g);
 
 /// Makes `into` (an earlier node) produce `last`'s single output instead of its own, and
 /// empties the inputs of every node in `absorbed` (which includes `last`) so that

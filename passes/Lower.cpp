@@ -1,4 +1,4 @@
-// The lowering driver: the buffer table, then one dispatch per node to its op family.
+// The lowering driver: the buffer table, then one dispatch per node on its op family (ops.def).
 #include "passes/Lower.h"
 
 #include "passes/LowerContext.h"
@@ -72,82 +72,28 @@ bool LowerContext::is_weight(const Value *v) const {
 namespace {
 
 void lower_node(LowerContext &cx, const Node &n) {
-  switch (n.op) {
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Exp:
-  case OpKind::Log:
-  case OpKind::Sqrt:
-  case OpKind::Erf:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Floor:
-  case OpKind::Ceil:
-  case OpKind::Round:
-  case OpKind::Reciprocal:
-  case OpKind::Softplus:
-  case OpKind::HardSwish:
-  case OpKind::Not:
-  case OpKind::LeakyRelu:
-  case OpKind::HardSigmoid:
-  case OpKind::Clip:
-  case OpKind::Cast:
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::Pow:
-  case OpKind::Mod:
-  case OpKind::Min:
-  case OpKind::Max:
-  case OpKind::And:
-  case OpKind::Or:
-  case OpKind::Equal:
-  case OpKind::Less:
-  case OpKind::LessOrEqual:
-  case OpKind::Greater:
-  case OpKind::GreaterOrEqual:
-  case OpKind::Where:
-  case OpKind::FusedElementwise: return lower_elementwise(cx, n);
-  case OpKind::Conv:
-  case OpKind::ConvInteger: return lower_conv(cx, n);
-  case OpKind::ConvTranspose: return lower_conv_transpose(cx, n);
-  case OpKind::MaxPool:
-  case OpKind::AveragePool:
-  case OpKind::GlobalAveragePool:
-  case OpKind::GlobalMaxPool: return lower_pool(cx, n);
-  case OpKind::BatchNormalization: return lower_batchnorm(cx, n);
-  case OpKind::MatMul:
-  case OpKind::MatMulInteger:
-  case OpKind::Gemm: return lower_matmul(cx, n);
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax: return lower_reduce(cx, n);
-  case OpKind::Identity:
-  case OpKind::Concat:
-  case OpKind::Split:
-  case OpKind::Slice:
-  case OpKind::Reshape:
-  case OpKind::Transpose:
-  case OpKind::Expand:
-  case OpKind::Pad:
-  case OpKind::Tile:
-  case OpKind::Gather:
-  case OpKind::GatherElements: return lower_movement(cx, n);
-  case OpKind::Resize: return lower_resize(cx, n);
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-  case OpKind::ReduceMean:
-  case OpKind::ReduceSum:
-  case OpKind::ReduceProd:
-  case OpKind::ArgMax:
-  case OpKind::ArgMin:
-  case OpKind::TopK: return lower_reduce(cx, n);
-  case OpKind::QuantizeLinear:
-  case OpKind::DequantizeLinear:
-  case OpKind::DynamicQuantizeLinear: return lower_quant(cx, n);
+  switch (op_family(n.op)) {
+  case OpFamily::Unary:
+  case OpFamily::Binary:
+  case OpFamily::Select:
+  case OpFamily::FusedElementwise: return lower_elementwise(cx, n);
+  case OpFamily::Conv:
+    switch (family_op<OpFamily::Conv>(n.op)) {
+    case ConvOp::Conv:
+    case ConvOp::ConvInteger: return lower_conv(cx, n);
+    case ConvOp::ConvTranspose: return lower_conv_transpose(cx, n);
+    }
+    break;
+  case OpFamily::Pool: return lower_pool(cx, n);
+  case OpFamily::Norm: return lower_batchnorm(cx, n);
+  case OpFamily::Linalg: return lower_matmul(cx, n);
+  case OpFamily::Softmax: return lower_reduce(cx, n); // a reduction, then a map, over one axis
+  case OpFamily::Movement: return lower_movement(cx, n);
+  case OpFamily::Resize: return lower_resize(cx, n);
+  case OpFamily::Reduce: return lower_reduce(cx, n);
+  case OpFamily::Quant: return lower_quant(cx, n);
   }
-  __builtin_unreachable();
+  KILN_ASSERT(false, "lower_node: no lowering for " + std::string(op_name(n.op)));
 }
 
 } // namespace

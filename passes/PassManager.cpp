@@ -29,7 +29,7 @@ const std::vector<PassInfo> &pass_registry() {
        nullptr},
       {"bnfold", PassLevel::Graph, "BatchNormalization folding into Conv", fold_batch_norm,
        nullptr},
-      {"fuse", PassLevel::Graph, "Conv + activation + residual Add fusion", fuse_elementwise,
+      {"fuse", PassLevel::Graph, "Conv + activation + residual Add fusion", fuse_conv_epilogue,
        nullptr},
       {"ewfuse", PassLevel::Graph, "elementwise chains as one kernel (FusedElementwise)",
        fuse_elementwise_chains, nullptr},

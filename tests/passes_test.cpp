@@ -207,21 +207,21 @@ TEST(Fuse, SigmoidMulBecomesSilu) {
       R"(  %y = Conv(%x, %w, %b) {activation="silu", alpha=0.0, dilations=[1,1], group=1, pads=[0,0,0,0], strides=[1,1]} : f32[1,2,3,3]
 }
 )";
-  EXPECT_EQ(run_pass(fuse_elementwise, before), expected);
-  expect_same_outputs(fuse_elementwise, before);
+  EXPECT_EQ(run_pass(fuse_conv_epilogue, before), expected);
+  expect_same_outputs(fuse_conv_epilogue, before);
 }
 
 TEST(Fuse, ReluAndLeakyRelu) {
   std::string relu = conv_graph("  %y = Relu(%c) : f32[1,2,3,3]\n");
-  EXPECT_NE(run_pass(fuse_elementwise, relu).find(R"(%y = Conv(%x, %w, %b) {activation="relu")"),
+  EXPECT_NE(run_pass(fuse_conv_epilogue, relu).find(R"(%y = Conv(%x, %w, %b) {activation="relu")"),
             std::string::npos);
-  expect_same_outputs(fuse_elementwise, relu);
+  expect_same_outputs(fuse_conv_epilogue, relu);
   std::string leaky = conv_graph("  %y = LeakyRelu(%c) {alpha=0.25} : f32[1,2,3,3]\n");
-  EXPECT_NE(run_pass(fuse_elementwise, leaky).find(R"({activation="leaky_relu", alpha=0.25,)"),
+  EXPECT_NE(run_pass(fuse_conv_epilogue, leaky).find(R"({activation="leaky_relu", alpha=0.25,)"),
             std::string::npos);
-  expect_same_outputs(fuse_elementwise, leaky);
+  expect_same_outputs(fuse_conv_epilogue, leaky);
   std::string hswish = conv_graph("  %y = HardSwish(%c) : f32[1,2,3,3]\n");
-  expect_same_outputs(fuse_elementwise, hswish);
+  expect_same_outputs(fuse_conv_epilogue, hswish);
 }
 
 TEST(Fuse, ResidualAddAfterSilu) {
@@ -234,8 +234,8 @@ TEST(Fuse, ResidualAddAfterSilu) {
       R"(  %y = Conv(%x, %w, %b, %x) {activation="silu", alpha=0.0, dilations=[1,1], group=1, pads=[0,0,0,0], strides=[1,1]} : f32[1,2,3,3]
 }
 )";
-  EXPECT_EQ(run_pass(fuse_elementwise, before), expected);
-  expect_same_outputs(fuse_elementwise, before);
+  EXPECT_EQ(run_pass(fuse_conv_epilogue, before), expected);
+  expect_same_outputs(fuse_conv_epilogue, before);
 }
 
 TEST(Fuse, ConvOutputWithTwoUsesIsNotFused) {
@@ -243,14 +243,14 @@ TEST(Fuse, ConvOutputWithTwoUsesIsNotFused) {
                        " : f32[1,2,3,3]\n" +
                        "  %r = Relu(%c) : f32[1,2,3,3]\n"
                        "  %y = Add(%r, %c) : f32[1,2,3,3]\n}\n";
-  EXPECT_EQ(run_pass(fuse_elementwise, before, false), before);
+  EXPECT_EQ(run_pass(fuse_conv_epilogue, before, false), before);
   // Sigmoid * Mul where the conv output has a third use.
   std::string silu3 = std::string(kConvHeader) + "  %c = Conv(%x, %w, %b) " + kConvAttrs +
                       " : f32[1,2,3,3]\n" +
                       "  %s = Sigmoid(%c) : f32[1,2,3,3]\n"
                       "  %m = Mul(%c, %s) : f32[1,2,3,3]\n"
                       "  %y = Sub(%m, %c) : f32[1,2,3,3]\n}\n";
-  EXPECT_EQ(run_pass(fuse_elementwise, silu3, false), silu3);
+  EXPECT_EQ(run_pass(fuse_conv_epilogue, silu3, false), silu3);
 }
 
 TEST(Fuse, ResidualMustBeDefinedBeforeTheConv) {
@@ -259,7 +259,7 @@ TEST(Fuse, ResidualMustBeDefinedBeforeTheConv) {
                        " : f32[1,2,3,3]\n" +
                        "  %d = Neg(%x) : f32[1,2,3,3]\n"
                        "  %y = Add(%c, %d) : f32[1,2,3,3]\n}\n";
-  EXPECT_EQ(run_pass(fuse_elementwise, before, false), before);
+  EXPECT_EQ(run_pass(fuse_conv_epilogue, before, false), before);
 }
 
 // ---- ewfuse ----
@@ -361,6 +361,39 @@ TEST(EwFuse, BroadcastProducerAndConvAreLeftAlone) {
                                   "  %s = Sigmoid(%p) : f32[1,2,1,1]\n"
                                   "  %y = Mul(%c, %s) : f32[1,2,3,3]\n");
   EXPECT_EQ(run_pass(fuse_elementwise_chains, before, false), before);
+}
+
+TEST(EwFuse, GroupingIsTheSameOnEveryParse) {
+  // Two chains of 13 Negs meet in an Add: 27 steps, over the 24 a group may hold, so which
+  // producers join first decides the grouping. Candidates are taken in value-id order (the %a
+  // chain, then %b from the top), never in heap-address order.
+  std::string before = "graph(%x: f32[4], %z: f32[4]) -> (%y) {\n";
+  for (const char *c : {"a", "b"})
+    for (int i = 1; i <= 13; ++i)
+      before += "  %" + std::string(c) + std::to_string(i) + " = Neg(" +
+                (i == 1 ? std::string(*c == 'a' ? "%x" : "%z")
+                        : "%" + std::string(c) + std::to_string(i - 1)) +
+                ") : f32[4]\n";
+  before += "  %y = Add(%a13, %b13) : f32[4]\n}\n";
+  std::string first = run_pass(fuse_elementwise_chains, before);
+  // Another parse, with other heap blocks taken in between, prints the same.
+  std::vector<std::unique_ptr<Graph>> noise;
+  for (int i = 0; i < 5; ++i)
+    noise.push_back(parse_graph(before));
+  EXPECT_EQ(run_pass(fuse_elementwise_chains, before), first);
+  std::string a_chain = "Neg(i0)", b_top = "Neg(i1)";
+  for (int k = 1; k < 13; ++k)
+    a_chain += ";Neg(t" + std::to_string(k - 1) + ")";
+  for (int k = 14; k < 23; ++k)
+    b_top += ";Neg(t" + std::to_string(k - 1) + ")";
+  const std::string expected =
+      "graph(%x: f32[4], %z: f32[4]) -> (%y) {\n"
+      "  %b3 = FusedElementwise(%z) {program=\"Neg(i0);Neg(t0);Neg(t1)\"} : "
+      "f32[4]\n"
+      "  %y = FusedElementwise(%x, %b3) {program=\"" +
+      a_chain + ";" + b_top + ";Add(t12,t22)\"} : f32[4]\n}\n";
+  EXPECT_EQ(first, expected);
+  expect_same_outputs(fuse_elementwise_chains, before);
 }
 
 TEST(EwFuse, ProgramsAreChecked) {

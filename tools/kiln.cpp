@@ -64,10 +64,6 @@ ImportOptions import_options(const std::vector<std::string> &shape_specs) {
   return opt;
 }
 
-std::string type_str(DType t, const Shape &s) {
-  return std::string(dtype_name(t)) + "[" + shape_str(s) + "]";
-}
-
 // A file name for an output: characters outside [A-Za-z0-9_.-] become '_'.
 std::string file_stem(const std::string &name) {
   std::string r = name;

@@ -381,4 +381,30 @@ Tensor eval_batch_norm(const Node &node, const Inputs &in) {
   return out;
 }
 
+std::vector<Tensor> eval_conv_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Conv>(node.op)) {
+  case ConvOp::Conv: return {eval_conv(node, in)};
+  case ConvOp::ConvTranspose: return {eval_conv_transpose(node, in)};
+  case ConvOp::ConvInteger: return {eval_conv_integer(node, in)};
+  }
+  KILN_ASSERT(false, "eval_conv_family: not a ConvOp");
+}
+
+std::vector<Tensor> eval_pool_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Pool>(node.op)) {
+  case PoolOp::MaxPool: return eval_max_pool(node, in);
+  case PoolOp::AveragePool: return {eval_average_pool(node, in)};
+  case PoolOp::GlobalAveragePool: return {eval_global_pool(node, in, false)};
+  case PoolOp::GlobalMaxPool: return {eval_global_pool(node, in, true)};
+  }
+  KILN_ASSERT(false, "eval_pool_family: not a PoolOp");
+}
+
+std::vector<Tensor> eval_norm_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Norm>(node.op)) {
+  case NormOp::BatchNormalization: return {eval_batch_norm(node, in)};
+  }
+  KILN_ASSERT(false, "eval_norm_family: not a NormOp");
+}
+
 } // namespace kiln::ref

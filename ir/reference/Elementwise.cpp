@@ -1,5 +1,6 @@
-// Elementwise ops: one-input maps, numpy-broadcast binary ops, Where. Floats compute in float
-// (double for f64) and round to the storage type once; integers compute exactly in int64.
+// The elementwise families: Unary (one-input maps, Cast), Binary (numpy broadcast), Select
+// (Where), FusedElementwise. Floats compute in float (double for f64) and round to the storage
+// type once; integers compute exactly in int64.
 #include "ir/reference/Kernels.h"
 
 #include "ir/FusedProgram.h"
@@ -23,16 +24,24 @@ template <class C, class F> void map_inplace(std::vector<C> &v, F f) {
 
 template <class C> void apply_unary(const Node &node, DType t, std::vector<C> &v) {
   constexpr bool kFloat = std::is_floating_point_v<C>;
-  const OpKind op = node.op;
-  if (op == OpKind::Relu)
-    return map_inplace(v, [](C x) { return x > C(0) ? x : C(0); });
-  if (op == OpKind::Neg)
-    return map_inplace(v, [](C x) { return C(-x); });
-  if (op == OpKind::Abs)
-    return map_inplace(v, [](C x) { return x < C(0) ? C(-x) : x; });
-  if (op == OpKind::Not)
-    return map_inplace(v, [](C x) { return C(x == C(0)); });
-  if (op == OpKind::Clip) {
+  // Transcendental maps are defined on floats only.
+  auto float_map = [&](auto f) {
+    if constexpr (kFloat)
+      map_inplace(v, f);
+    else
+      unsupported(node, t);
+  };
+  // Integers are already whole.
+  auto rounding = [&](auto f) {
+    if constexpr (kFloat)
+      map_inplace(v, f);
+  };
+  switch (family_op<OpFamily::Unary>(node.op)) {
+  case UnaryOp::Relu: return map_inplace(v, [](C x) { return x > C(0) ? x : C(0); });
+  case UnaryOp::Neg: return map_inplace(v, [](C x) { return C(-x); });
+  case UnaryOp::Abs: return map_inplace(v, [](C x) { return x < C(0) ? C(-x) : x; });
+  case UnaryOp::Not: return map_inplace(v, [](C x) { return C(x == C(0)); });
+  case UnaryOp::Clip: {
     // Bounds compare as double so an integer input with +-inf bounds is left alone.
     double lo = node.attrs.f("min"), hi = node.attrs.f("max");
     return map_inplace(v, [&](C x) {
@@ -43,51 +52,34 @@ template <class C> void apply_unary(const Node &node, DType t, std::vector<C> &v
       return x;
     });
   }
-  if (op == OpKind::Floor || op == OpKind::Ceil || op == OpKind::Round) {
-    if constexpr (kFloat) {
-      if (op == OpKind::Floor)
-        return map_inplace(v, [](C x) { return std::floor(x); });
-      if (op == OpKind::Ceil)
-        return map_inplace(v, [](C x) { return std::ceil(x); });
-      // nearbyint in the default rounding mode is round-half-to-even, as ONNX Round is.
-      return map_inplace(v, [](C x) { return std::nearbyint(x); });
-    }
-    return; // integers are already whole
+  case UnaryOp::Floor: return rounding([](C x) { return std::floor(x); });
+  case UnaryOp::Ceil: return rounding([](C x) { return std::ceil(x); });
+  // nearbyint in the default rounding mode is round-half-to-even, as ONNX Round is.
+  case UnaryOp::Round: return rounding([](C x) { return std::nearbyint(x); });
+  case UnaryOp::Sigmoid: return float_map([](C x) { return C(1) / (C(1) + std::exp(-x)); });
+  case UnaryOp::Tanh: return float_map([](C x) { return std::tanh(x); });
+  case UnaryOp::Exp: return float_map([](C x) { return std::exp(x); });
+  case UnaryOp::Log: return float_map([](C x) { return std::log(x); });
+  case UnaryOp::Sqrt: return float_map([](C x) { return std::sqrt(x); });
+  case UnaryOp::Erf: return float_map([](C x) { return std::erf(x); });
+  case UnaryOp::Reciprocal: return float_map([](C x) { return C(1) / x; });
+  case UnaryOp::Softplus:
+    // log(1 + e^x) without overflow for large x.
+    return float_map(
+        [](C x) { return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); });
+  case UnaryOp::HardSwish:
+    return float_map([](C x) { return x * std::max(C(0), std::min(C(1), x / C(6) + C(0.5))); });
+  case UnaryOp::LeakyRelu: {
+    C alpha = static_cast<C>(node.attrs.f("alpha"));
+    return float_map([&](C x) { return x >= C(0) ? x : alpha * x; });
   }
-  if constexpr (!kFloat) {
-    unsupported(node, t);
-  } else {
-    if (op == OpKind::Sigmoid)
-      return map_inplace(v, [](C x) { return C(1) / (C(1) + std::exp(-x)); });
-    if (op == OpKind::Tanh)
-      return map_inplace(v, [](C x) { return std::tanh(x); });
-    if (op == OpKind::Exp)
-      return map_inplace(v, [](C x) { return std::exp(x); });
-    if (op == OpKind::Log)
-      return map_inplace(v, [](C x) { return std::log(x); });
-    if (op == OpKind::Sqrt)
-      return map_inplace(v, [](C x) { return std::sqrt(x); });
-    if (op == OpKind::Erf)
-      return map_inplace(v, [](C x) { return std::erf(x); });
-    if (op == OpKind::Reciprocal)
-      return map_inplace(v, [](C x) { return C(1) / x; });
-    if (op == OpKind::Softplus)
-      // log(1 + e^x) without overflow for large x.
-      return map_inplace(
-          v, [](C x) { return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); });
-    if (op == OpKind::HardSwish)
-      return map_inplace(v,
-                         [](C x) { return x * std::max(C(0), std::min(C(1), x / C(6) + C(0.5))); });
-    if (op == OpKind::LeakyRelu) {
-      C alpha = static_cast<C>(node.attrs.f("alpha"));
-      return map_inplace(v, [&](C x) { return x >= C(0) ? x : alpha * x; });
-    }
-    if (op == OpKind::HardSigmoid) {
-      C alpha = static_cast<C>(node.attrs.f("alpha")), beta = static_cast<C>(node.attrs.f("beta"));
-      return map_inplace(v, [&](C x) { return std::max(C(0), std::min(C(1), alpha * x + beta)); });
-    }
-    KILN_ASSERT(false, "apply_unary: not a unary op");
+  case UnaryOp::HardSigmoid: {
+    C alpha = static_cast<C>(node.attrs.f("alpha")), beta = static_cast<C>(node.attrs.f("beta"));
+    return float_map([&](C x) { return std::max(C(0), std::min(C(1), alpha * x + beta)); });
   }
+  case UnaryOp::Cast: break; // a conversion, not a map: eval_unary does it
+  }
+  KILN_ASSERT(false, "apply_unary: Cast is not a map");
 }
 
 // Python-style modulo: the result takes the sign of the divisor.
@@ -113,28 +105,27 @@ std::vector<C> apply_binary(const Node &node, const std::vector<C> &a,
       r[i] = f(a[ia.empty() ? i : ia[i]], b[ib.empty() ? i : ib[i]]);
   };
   constexpr bool kFloat = std::is_floating_point_v<C>;
-  const OpKind op = node.op;
-  if (op == OpKind::Add)
-    run([](C x, C y) { return C(x + y); });
-  else if (op == OpKind::Sub)
-    run([](C x, C y) { return C(x - y); });
-  else if (op == OpKind::Mul)
-    run([](C x, C y) { return C(x * y); });
-  else if (op == OpKind::Div)
+  switch (family_op<OpFamily::Binary>(node.op)) {
+  case BinaryOp::Add: run([](C x, C y) { return C(x + y); }); break;
+  case BinaryOp::Sub: run([](C x, C y) { return C(x - y); }); break;
+  case BinaryOp::Mul: run([](C x, C y) { return C(x * y); }); break;
+  case BinaryOp::Div:
     run([](C x, C y) {
       if constexpr (!kFloat)
         if (y == 0)
           throw Error("Div: integer division by zero");
       return C(x / y);
     });
-  else if (op == OpKind::Pow)
+    break;
+  case BinaryOp::Pow:
     run([](C x, C y) {
       if constexpr (kFloat)
         return std::pow(x, y);
       else
         return static_cast<C>(std::pow(static_cast<double>(x), static_cast<double>(y)));
     });
-  else if (op == OpKind::Mod) {
+    break;
+  case BinaryOp::Mod: {
     bool c_fmod = node.attrs.i("fmod") != 0;
     run([&](C x, C y) {
       if constexpr (!kFloat)
@@ -147,26 +138,18 @@ std::vector<C> apply_binary(const Node &node, const std::vector<C> &a,
       else
         return C(x % y);
     });
-  } else if (op == OpKind::Min)
-    run([](C x, C y) { return y < x ? y : x; });
-  else if (op == OpKind::Max)
-    run([](C x, C y) { return y > x ? y : x; });
-  else if (op == OpKind::And)
-    run([](C x, C y) { return C(x != C(0) && y != C(0)); });
-  else if (op == OpKind::Or)
-    run([](C x, C y) { return C(x != C(0) || y != C(0)); });
-  else if (op == OpKind::Equal)
-    run([](C x, C y) { return C(x == y); });
-  else if (op == OpKind::Less)
-    run([](C x, C y) { return C(x < y); });
-  else if (op == OpKind::LessOrEqual)
-    run([](C x, C y) { return C(x <= y); });
-  else if (op == OpKind::Greater)
-    run([](C x, C y) { return C(x > y); });
-  else if (op == OpKind::GreaterOrEqual)
-    run([](C x, C y) { return C(x >= y); });
-  else
-    KILN_ASSERT(false, "apply_binary: not a binary op");
+    break;
+  }
+  case BinaryOp::Min: run([](C x, C y) { return y < x ? y : x; }); break;
+  case BinaryOp::Max: run([](C x, C y) { return y > x ? y : x; }); break;
+  case BinaryOp::And: run([](C x, C y) { return C(x != C(0) && y != C(0)); }); break;
+  case BinaryOp::Or: run([](C x, C y) { return C(x != C(0) || y != C(0)); }); break;
+  case BinaryOp::Equal: run([](C x, C y) { return C(x == y); }); break;
+  case BinaryOp::Less: run([](C x, C y) { return C(x < y); }); break;
+  case BinaryOp::LessOrEqual: run([](C x, C y) { return C(x <= y); }); break;
+  case BinaryOp::Greater: run([](C x, C y) { return C(x > y); }); break;
+  case BinaryOp::GreaterOrEqual: run([](C x, C y) { return C(x >= y); }); break;
+  }
   return r;
 }
 
@@ -181,8 +164,6 @@ std::vector<int64_t> broadcast_table(const Shape &in, const Shape &out) {
 
 Tensor eval_unary(const Node &node, const Inputs &in) {
   const Tensor &x = in[0];
-  if (node.op == OpKind::Identity)
-    return x;
   if (node.op == OpKind::Cast)
     return x.cast(node.outputs[0]->dtype);
   Tensor out = new_output(node, 0);

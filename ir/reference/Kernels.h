@@ -108,12 +108,23 @@ inline int64_t dims_product(const Shape &s, size_t begin, size_t end) {
   return p;
 }
 
-// ---- op families; `in` has one entry per node input (undefined for an absent one) ----
-Tensor eval_unary(const Node &node, const Inputs &in);  // Identity ... Clip, Cast
-Tensor eval_binary(const Node &node, const Inputs &in); // Add ... GreaterOrEqual
-Tensor eval_where(const Node &node, const Inputs &in);
+// ---- one entry per op family (ops.def), called by evaluate_node; `in` has one entry per node
+// input (undefined for an absent one). Each returns one tensor per node output. ----
+Tensor eval_unary(const Node &node, const Inputs &in);             // UnaryOp: arithmetic maps, Cast
+Tensor eval_binary(const Node &node, const Inputs &in);            // BinaryOp
+Tensor eval_where(const Node &node, const Inputs &in);             // Select
 Tensor eval_fused_elementwise(const Node &node, const Inputs &in); // step by step, as unfused
+std::vector<Tensor> eval_conv_family(const Node &node, const Inputs &in);     // Conv.cpp
+std::vector<Tensor> eval_pool_family(const Node &node, const Inputs &in);     // Conv.cpp
+std::vector<Tensor> eval_norm_family(const Node &node, const Inputs &in);     // Conv.cpp
+std::vector<Tensor> eval_linalg_family(const Node &node, const Inputs &in);   // Linalg.cpp
+std::vector<Tensor> eval_softmax_family(const Node &node, const Inputs &in);  // Linalg.cpp
+std::vector<Tensor> eval_movement_family(const Node &node, const Inputs &in); // Movement.cpp
+Tensor eval_resize(const Node &node, const Inputs &in);
+std::vector<Tensor> eval_reduce_family(const Node &node, const Inputs &in); // Reduce.cpp
+std::vector<Tensor> eval_quant_family(const Node &node, const Inputs &in);  // Quant.cpp
 
+// ---- the ops of the families above, one function each (or one per shared algorithm) ----
 Tensor eval_conv(const Node &node, const Inputs &in);
 Tensor eval_conv_transpose(const Node &node, const Inputs &in);
 Tensor eval_conv_integer(const Node &node, const Inputs &in);
@@ -137,7 +148,6 @@ Tensor eval_pad(const Node &node, const Inputs &in);
 Tensor eval_tile(const Node &node, const Inputs &in);
 Tensor eval_gather(const Node &node, const Inputs &in);
 Tensor eval_gather_elements(const Node &node, const Inputs &in);
-Tensor eval_resize(const Node &node, const Inputs &in);
 
 Tensor eval_reduce(const Node &node, const Inputs &in);
 Tensor eval_arg_reduce(const Node &node, const Inputs &in, bool is_max);

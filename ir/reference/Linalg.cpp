@@ -171,4 +171,21 @@ Tensor eval_softmax(const Node &node, const Inputs &in, bool log) {
   return out;
 }
 
+std::vector<Tensor> eval_linalg_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Linalg>(node.op)) {
+  case LinalgOp::MatMul: return {eval_matmul(node, in)};
+  case LinalgOp::MatMulInteger: return {eval_matmul_integer(node, in)};
+  case LinalgOp::Gemm: return {eval_gemm(node, in)};
+  }
+  KILN_ASSERT(false, "eval_linalg_family: not a LinalgOp");
+}
+
+std::vector<Tensor> eval_softmax_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Softmax>(node.op)) {
+  case SoftmaxOp::Softmax: return {eval_softmax(node, in, false)};
+  case SoftmaxOp::LogSoftmax: return {eval_softmax(node, in, true)};
+  }
+  KILN_ASSERT(false, "eval_softmax_family: not a SoftmaxOp");
+}
+
 } // namespace kiln::ref

@@ -258,4 +258,21 @@ Tensor eval_gather_elements(const Node &node, const Inputs &in) {
   return out;
 }
 
+std::vector<Tensor> eval_movement_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Movement>(node.op)) {
+  case MovementOp::Identity: return {in[0]};
+  case MovementOp::Concat: return {eval_concat(node, in)};
+  case MovementOp::Split: return eval_split(node, in);
+  case MovementOp::Slice: return {eval_slice(node, in)};
+  case MovementOp::Reshape: return {eval_reshape(node, in)};
+  case MovementOp::Transpose: return {eval_transpose(node, in)};
+  case MovementOp::Expand: return {eval_expand(node, in)};
+  case MovementOp::Pad: return {eval_pad(node, in)};
+  case MovementOp::Tile: return {eval_tile(node, in)};
+  case MovementOp::Gather: return {eval_gather(node, in)};
+  case MovementOp::GatherElements: return {eval_gather_elements(node, in)};
+  }
+  KILN_ASSERT(false, "eval_movement_family: not a MovementOp");
+}
+
 } // namespace kiln::ref

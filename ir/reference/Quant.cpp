@@ -131,4 +131,13 @@ std::vector<Tensor> eval_dynamic_quantize(const Node &node, const Inputs &in) {
   return {y, y_scale, y_zp};
 }
 
+std::vector<Tensor> eval_quant_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Quant>(node.op)) {
+  case QuantOp::QuantizeLinear: return {eval_quantize(node, in)};
+  case QuantOp::DequantizeLinear: return {eval_dequantize(node, in)};
+  case QuantOp::DynamicQuantizeLinear: return eval_dynamic_quantize(node, in);
+  }
+  KILN_ASSERT(false, "eval_quant_family: not a QuantOp");
+}
+
 } // namespace kiln::ref

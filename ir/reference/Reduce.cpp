@@ -153,4 +153,18 @@ std::vector<Tensor> eval_topk(const Node &node, const Inputs &in) {
   return {values, indices};
 }
 
+std::vector<Tensor> eval_reduce_family(const Node &node, const Inputs &in) {
+  switch (family_op<OpFamily::Reduce>(node.op)) {
+  case ReduceOp::ReduceMax:
+  case ReduceOp::ReduceMin:
+  case ReduceOp::ReduceMean:
+  case ReduceOp::ReduceSum:
+  case ReduceOp::ReduceProd: return {eval_reduce(node, in)};
+  case ReduceOp::ArgMax: return {eval_arg_reduce(node, in, true)};
+  case ReduceOp::ArgMin: return {eval_arg_reduce(node, in, false)};
+  case ReduceOp::TopK: return eval_topk(node, in);
+  }
+  KILN_ASSERT(false, "eval_reduce_family: not a ReduceOp");
+}
+
 } // namespace kiln::ref

@@ -80,89 +80,23 @@ void strided_copy(const Tensor &src, Tensor &out, const std::vector<int64_t> &st
 using namespace ref;
 
 std::vector<Tensor> evaluate_node(const Node &node, const std::vector<Tensor> &in) {
-  switch (node.op) {
-  case OpKind::Identity:
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Exp:
-  case OpKind::Log:
-  case OpKind::Sqrt:
-  case OpKind::Erf:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Floor:
-  case OpKind::Ceil:
-  case OpKind::Round:
-  case OpKind::Reciprocal:
-  case OpKind::Softplus:
-  case OpKind::HardSwish:
-  case OpKind::Not:
-  case OpKind::LeakyRelu:
-  case OpKind::HardSigmoid:
-  case OpKind::Clip:
-  case OpKind::Cast: return {eval_unary(node, in)};
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::Pow:
-  case OpKind::Mod:
-  case OpKind::Min:
-  case OpKind::Max:
-  case OpKind::And:
-  case OpKind::Or:
-  case OpKind::Equal:
-  case OpKind::Less:
-  case OpKind::LessOrEqual:
-  case OpKind::Greater:
-  case OpKind::GreaterOrEqual: return {eval_binary(node, in)};
-  case OpKind::Where: return {eval_where(node, in)};
-  case OpKind::FusedElementwise: return {eval_fused_elementwise(node, in)};
-  case OpKind::Conv: return {eval_conv(node, in)};
-  case OpKind::ConvTranspose: return {eval_conv_transpose(node, in)};
-  case OpKind::ConvInteger: return {eval_conv_integer(node, in)};
-  case OpKind::MaxPool: return eval_max_pool(node, in);
-  case OpKind::AveragePool: return {eval_average_pool(node, in)};
-  case OpKind::GlobalAveragePool: return {eval_global_pool(node, in, false)};
-  case OpKind::GlobalMaxPool: return {eval_global_pool(node, in, true)};
-  case OpKind::BatchNormalization: return {eval_batch_norm(node, in)};
-  case OpKind::MatMul: return {eval_matmul(node, in)};
-  case OpKind::MatMulInteger: return {eval_matmul_integer(node, in)};
-  case OpKind::Gemm: return {eval_gemm(node, in)};
-  case OpKind::Softmax: return {eval_softmax(node, in, false)};
-  case OpKind::LogSoftmax: return {eval_softmax(node, in, true)};
-  case OpKind::Concat: return {eval_concat(node, in)};
-  case OpKind::Split: return eval_split(node, in);
-  case OpKind::Slice: return {eval_slice(node, in)};
-  case OpKind::Reshape: return {eval_reshape(node, in)};
-  case OpKind::Transpose: return {eval_transpose(node, in)};
-  case OpKind::Expand: return {eval_expand(node, in)};
-  case OpKind::Pad: return {eval_pad(node, in)};
-  case OpKind::Tile: return {eval_tile(node, in)};
-  case OpKind::Gather: return {eval_gather(node, in)};
-  case OpKind::GatherElements: return {eval_gather_elements(node, in)};
-  case OpKind::Resize: return {eval_resize(node, in)};
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-  case OpKind::ReduceMean:
-  case OpKind::ReduceSum:
-  case OpKind::ReduceProd: return {eval_reduce(node, in)};
-  case OpKind::ArgMax: return {eval_arg_reduce(node, in, true)};
-  case OpKind::ArgMin: return {eval_arg_reduce(node, in, false)};
-  case OpKind::TopK: return eval_topk(node, in);
-  case OpKind::QuantizeLinear: return {eval_quantize(node, in)};
-  case OpKind::DequantizeLinear: return {eval_dequantize(node, in)};
-  case OpKind::DynamicQuantizeLinear: return eval_dynamic_quantize(node, in);
+  switch (op_family(node.op)) {
+  case OpFamily::Unary: return {eval_unary(node, in)};
+  case OpFamily::Binary: return {eval_binary(node, in)};
+  case OpFamily::Select: return {eval_where(node, in)};
+  case OpFamily::FusedElementwise: return {eval_fused_elementwise(node, in)};
+  case OpFamily::Conv: return eval_conv_family(node, in);
+  case OpFamily::Pool: return eval_pool_family(node, in);
+  case OpFamily::Norm: return eval_norm_family(node, in);
+  case OpFamily::Linalg: return eval_linalg_family(node, in);
+  case OpFamily::Softmax: return eval_softmax_family(node, in);
+  case OpFamily::Movement: return eval_movement_family(node, in);
+  case OpFamily::Resize: return {eval_resize(node, in)};
+  case OpFamily::Reduce: return eval_reduce_family(node, in);
+  case OpFamily::Quant: return eval_quant_family(node, in);
   }
-  __builtin_unreachable();
+  KILN_ASSERT(false, "evaluate_node: not an OpFamily");
 }
-
-namespace {
-std::string type_str(DType t, const Shape &s) {
-  return std::string(dtype_name(t)) + "[" + shape_str(s) + "]";
-}
-} // namespace
 
 std::vector<Tensor> run_reference(const Graph &g, const std::vector<Tensor> &inputs,
                                   const std::function<void(size_t, const Node &)> &on_node) {
