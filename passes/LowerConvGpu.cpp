@@ -24,17 +24,13 @@
 // CPU kernels' (conv_activation), so both targets compute the same values.
 #include "passes/LowerConvGpu.h"
 
+#include "passes/LowerLoops.h"
+
 #include <algorithm>
 
 namespace kiln {
 
-using namespace lc;
-
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-} // namespace
+using namespace lw;
 
 GpuConvTiles choose_gpu_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
   GpuConvTiles base;
@@ -84,7 +80,7 @@ void lower_conv_gpu(LowerContext &cx, const Node &n, bool integer) {
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   const ConvGeom g = conv_geom(n, *x, *w, *y);
   if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
   const GpuConvTiles t = choose_gpu_conv_tiles(g, cx.opt);
   const int64_t ocb = t.ocb, px = t.px, nb = ceil_div(g.mg, ocb);
