@@ -5,8 +5,9 @@
 // output pixels, accumulated in private scalars. The pixel tile is the fastest-varying
 // coordinate, so neighbouring work items read neighbouring input and write neighbouring output
 // (coalesced), and the work items of a work-group share their channel block, so their weight
-// reads are one address (a broadcast). Weights are packed once on the host by the CPU path's
-// pack_conv_weights ([G][NB][KH][KW][Cg][OCB]: a work item's OCB weights are contiguous).
+// reads are one address (a broadcast). Weights are packed once on the host by the CPU kernels'
+// pack_conv_weights (passes/LowerConvUtil.h; [G][NB][KH][KW][Cg][OCB]: a work item's OCB
+// weights are contiguous).
 //
 //   kernel conv2d_3x3s1_t8x4_silu_f32(x, wp, b, y) parallel N*G*NB*OH*ceil(OW/PX):
 //     parallel for (n, g, ocblock, oh, tile):

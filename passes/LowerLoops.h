@@ -2,10 +2,11 @@
 /// Internal to lowering: kernel naming and the parallel loop nests the per-op lowerings share
 /// (the expression helpers are passes/LowerExpr.h).
 ///
-///   emit_rows(rows=64, cols=100, lanes=16):     parallel for t in [0, 1):
-///                                                 for r in [0, 64):
-///                                                   for v in [0, 6): for l in [0,16) vectorized
-///                                                   for j in [96, 100): (scalar tail)
+///   emit_rows(kb, task=16384, rows=64, cols=100, lanes=16, ...):
+///     parallel for t in [0, 1):
+///       for r in [0, 64):
+///         for v in [0, 6): for l in [0,16) vectorized
+///         for j in [96, 100): (scalar tail)
 #include "passes/LowerContext.h"
 #include "passes/LowerExpr.h"
 
