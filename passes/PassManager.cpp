@@ -12,6 +12,7 @@
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/ProgramPasses.h"
+#include "passes/ProgramVerifier.h"
 
 #include <algorithm>
 #include <cctype>
@@ -235,23 +236,44 @@ void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt, PassR
   }
 }
 
+void run_program_pass(Program &prog, const PassInfo &pass, const PassOptions &opt,
+                      PassReport *report) {
+  KILN_ASSERT(pass.level == PassLevel::Program && pass.program_fn,
+              "run_program_pass: '" + std::string(pass.name) + "' is not a program pass");
+  auto t0 = std::chrono::steady_clock::now();
+  bool changed = pass.program_fn(prog);
+  double ms = ms_since(t0);
+  if (report)
+    report->push_back({pass.name, ms, changed});
+  if (should_print(opt, changed)) {
+    *opt.print_to << "// ---- program after " << pass.name << (changed ? "" : " (unchanged)")
+                  << " ----\n";
+    print_program(*opt.print_to, prog);
+  }
+  if (!opt.verify_each_pass)
+    return;
+  try {
+    verify_program(prog);
+  } catch (const Error &e) {
+    throw InternalError("pass '" + std::string(pass.name) + "' broke the program: " + e.what());
+  }
+}
+
 void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt,
                         PassReport *report) {
+  // The program as lowering left it, so that a lowering bug is not blamed on the first pass.
+  if (opt.verify_each_pass) {
+    try {
+      verify_program(prog);
+    } catch (const Error &e) {
+      throw InternalError("the lowered program is invalid: " + std::string(e.what()));
+    }
+  }
   for (const std::string &name : p.passes) {
     const PassInfo *pass = find_pass(name);
     KILN_ASSERT(pass, "run_program_passes: pipeline names an unregistered pass");
-    if (pass->level != PassLevel::Program)
-      continue;
-    auto t0 = std::chrono::steady_clock::now();
-    bool changed = pass->program_fn(prog);
-    double ms = ms_since(t0);
-    if (report)
-      report->push_back({name, ms, changed});
-    if (should_print(opt, changed)) {
-      *opt.print_to << "// ---- program after " << name << (changed ? "" : " (unchanged)")
-                    << " ----\n";
-      print_program(*opt.print_to, prog);
-    }
+    if (pass->level == PassLevel::Program)
+      run_program_pass(prog, *pass, opt, report);
   }
 }
 

@@ -65,8 +65,9 @@ struct PassOptions {
   /// after each pass, or after each pass that changed it, to `print_to`.
   Print print = Print::Never;
   std::ostream *print_to = nullptr;
-  /// Verifies the graph (ir/Verifier.h) after every graph pass; a pass that leaves an invalid
-  /// graph is a kiln::InternalError naming it. Default: verify_passes_by_default().
+  /// Verifies the graph (ir/Verifier.h) after every graph pass and the program
+  /// (passes/ProgramVerifier.h) after every program pass; a pass that leaves invalid IR is a
+  /// kiln::InternalError naming it. Default: verify_passes_by_default().
   bool verify_each_pass = verify_passes_by_default();
 };
 
@@ -88,9 +89,15 @@ void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt = {},
 /// leaves an invalid graph throws kiln::InternalError "pass 'x' broke the graph: ...".
 void run_graph_pass(Graph &g, const PassInfo &pass, const PassOptions &opt = {},
                     PassReport *report = nullptr);
-/// Runs the pipeline's program passes in order.
+/// Runs the pipeline's program passes in order (each as run_program_pass). With
+/// opt.verify_each_pass the lowered program is verified first too: an invalid one throws
+/// kiln::InternalError "the lowered program is invalid: ...".
 void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt = {},
                         PassReport *report = nullptr);
+/// Runs one program pass like run_graph_pass, verifying the program (passes/ProgramVerifier.h)
+/// after it: kiln::InternalError "pass 'x' broke the program: ...".
+void run_program_pass(Program &prog, const PassInfo &pass, const PassOptions &opt = {},
+                      PassReport *report = nullptr);
 
 /// A per-pass timing table ("pass  ms  changed"), for --time-passes.
 std::string pass_report_table(const PassReport &report);

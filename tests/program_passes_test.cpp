@@ -5,7 +5,9 @@
 #include "LowerTestUtil.h"
 
 #include "passes/MemPlan.h"
+#include "passes/PassManager.h"
 #include "passes/ProgramPasses.h"
+#include "passes/ProgramVerifier.h"
 #include "runtime/Schedule.h"
 
 #include <gtest/gtest.h>
@@ -475,6 +477,112 @@ TEST(MemPlan, TheRuntimePlacesArenaBuffersWhereThePlanSays) {
       }
     }
     EXPECT_GT(in_arena, 2);
+  }
+}
+
+TEST(ProgramVerifier, LoweredAndConcatEliminatedProgramsAreValid) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  EXPECT_NO_THROW(verify_program(p));
+  ASSERT_TRUE(eliminate_concat(p));
+  EXPECT_NO_THROW(verify_program(p));
+}
+
+namespace {
+std::string verify_error(const Program &p) {
+  try {
+    verify_program(p);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST(ProgramVerifier, NamesWhatIsBroken) {
+  ConcatGraph cg;
+  const Program lowered = lower(cg.g);
+  ASSERT_GE(lowered.launches.size(), 2u);
+  const Launch &l0 = lowered.launches[0];
+  const std::string launch0 = "launch 0 (" + l0.kernel.name + "): ";
+
+  Program p = lowered;
+  p.launches[0].args.pop_back();
+  EXPECT_EQ(verify_error(p), launch0 + std::to_string(l0.args.size() - 1) + " args for " +
+                                 std::to_string(l0.args.size()) + " kernel params");
+
+  p = lowered;
+  p.launches[0].args[0] = int(p.buffers.size());
+  EXPECT_EQ(verify_error(p), launch0 + "arg 0 names buffer " + std::to_string(p.buffers.size()) +
+                                 " of " + std::to_string(p.buffers.size()));
+
+  p = lowered;
+  p.buffers[p.launches[0].args[0]].dtype = DType::f16;
+  EXPECT_NE(verify_error(p).find(launch0 + "arg 0 binds buffer '"), std::string::npos)
+      << verify_error(p);
+
+  // Views: inside a root, and an intermediate.
+  Program v = lowered;
+  ASSERT_TRUE(eliminate_concat(v));
+  int view = -1;
+  for (size_t b = 0; b < v.buffers.size() && view < 0; ++b)
+    if (v.buffers[b].alias_of >= 0)
+      view = int(b);
+  ASSERT_GE(view, 0);
+  const BufferDecl &vb = v.buffers[view];
+  const BufferDecl &root = v.buffers[vb.alias_of];
+  const int64_t root_bytes = shape_numel(root.shape) * int64_t(dtype_size(root.dtype));
+  const int64_t view_bytes = shape_numel(vb.shape) * int64_t(dtype_size(vb.dtype));
+  p = v;
+  p.buffers[view].alias_offset = root_bytes - view_bytes + 4;
+  EXPECT_EQ(verify_error(p), "buffer '" + vb.name + "': bytes [" +
+                                 std::to_string(root_bytes - view_bytes + 4) + ", " +
+                                 std::to_string(root_bytes + 4) + ") lie outside '" + root.name +
+                                 "' (" + std::to_string(root_bytes) + " bytes)");
+  p = v;
+  p.buffers[view].kind = BufferDecl::Kind::Output;
+  EXPECT_EQ(verify_error(p), "buffer '" + vb.name + "': a view must be an intermediate buffer");
+}
+
+namespace {
+/// A buggy program pass: drops the last argument of the first launch.
+bool drop_an_argument(Program &p) {
+  p.launches.at(0).args.pop_back();
+  return true;
+}
+} // namespace
+
+TEST(ProgramVerifier, ThePassManagerNamesThePassThatBrokeTheProgram) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  const PassInfo broken{"broken", PassLevel::Program, "test: drops an argument", nullptr,
+                        drop_an_argument};
+  PassOptions opt;
+  opt.verify_each_pass = true;
+  try {
+    run_program_pass(p, broken, opt);
+    FAIL() << "no error";
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("pass 'broken' broke the program: launch 0 ("),
+              std::string::npos)
+        << e.what();
+  }
+  // The registered pipeline keeps the program valid.
+  Program q = lower(cg.g);
+  PassReport report;
+  run_program_passes(q, parse_pipeline("O3"), opt, &report);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].name, "concat");
+  EXPECT_TRUE(report[0].changed);
+  // A lowering bug is not blamed on the first pass.
+  q.launches.at(0).args.pop_back();
+  try {
+    run_program_passes(q, parse_pipeline("O3"), opt);
+    FAIL() << "no error";
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("the lowered program is invalid: launch 0 ("),
+              std::string::npos)
+        << e.what();
   }
 }
 
