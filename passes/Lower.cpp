@@ -2,7 +2,6 @@
 #include "passes/Lower.h"
 
 #include "passes/LowerContext.h"
-#include "passes/LowerLoops.h"
 
 namespace kiln {
 
@@ -99,7 +98,6 @@ void lower_node(LowerContext &cx, const Node &n) {
 } // namespace
 
 Program lower(const Graph &g, const LowerOptions &opt) {
-  lw::TaskElemsScope task_scope(opt.task_elems);
   Program prog;
   LowerContext cx{g, opt, prog, std::vector<int>(g.values().size(), -1)};
   std::vector<int> uses = g.use_counts();

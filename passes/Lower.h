@@ -52,8 +52,8 @@ struct Program {
   std::vector<BufferDecl> buffers;
   std::vector<Launch> launches;     ///< in execution order
   std::vector<int> inputs, outputs; ///< buffer ids in Graph::inputs()/outputs() order
-  /// The `memplan` pass: intermediates share arena memory by lifetime (best fit, at capture,
-  /// runtime/Schedule.h). Off: every intermediate gets its own bytes (the naive sum).
+  /// The `memplan` pass: intermediates share arena memory by lifetime (best fit: plan_memory,
+  /// passes/MemPlan.h). Off: every intermediate gets its own bytes (the naive sum).
   bool plan_memory = true;
 };
 

@@ -40,6 +40,9 @@ struct LowerContext {
   void launch(Kernel k, std::vector<int> args, bool weight_only, const Node &n);
   /// True when the value is computed from constants only.
   bool is_weight(const Value *v) const;
+  /// Elements per parallel task of the loop nests (passes/LowerLoops.h): opt.task_elems when
+  /// set, else the CPU default lw::kTaskElems.
+  int64_t task_elems() const;
 };
 
 // One lowering function per op family (passes/Lower*.cpp). Each appends launches for `n`.

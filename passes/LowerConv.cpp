@@ -1,4 +1,6 @@
-// Conv / ConvInteger / ConvTranspose -> loop IR kernels.
+// Conv / ConvInteger / ConvTranspose -> loop IR kernels for the CPU. The tile comes from the
+// cost model (passes/ConvTileCost.h); helpers shared with the GPU-shaped lowering are in
+// passes/LowerConvUtil.h.
 //
 // Conv is a weight-packing launch (weight-only: run once at capture) plus a register-blocked
 // direct convolution:
@@ -17,229 +19,25 @@
 // (contraction flags), not lowering's.
 #include "passes/LowerConvGpu.h"
 #include "passes/LowerConvUtil.h"
+#include "passes/LowerLoops.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace kiln {
 
-// ---- shared helpers (declared in LowerConvUtil.h) ----
-
-namespace lc {
-
-Stmt split_parallel(KernelBuilder &kb, Expr p, const std::vector<int64_t> &extents,
-                    const std::function<Stmt(const std::vector<Expr> &)> &body) {
-  std::vector<Expr> coords(extents.size());
-  std::vector<std::pair<int, Expr>> lets;
-  int64_t inner = 1;
-  for (size_t i = extents.size(); i-- > 0;) {
-    if (extents[i] == 1) {
-      coords[i] = imm(0);
-      continue;
-    }
-    Expr c = ediv(p, inner);
-    // The outermost non-trivial coordinate needs no wrap-around.
-    bool outermost = true;
-    for (size_t j = 0; j < i; ++j)
-      outermost = outermost && extents[j] == 1;
-    if (!outermost)
-      c = emod(c, extents[i]);
-    int v = kb.new_var();
-    coords[i] = var(v);
-    lets.emplace_back(v, c);
-    inner *= extents[i];
-  }
-  Stmt s = body(coords);
-  for (auto &[v, value] : lets)
-    s = let(v, value, s);
-  return s;
-}
-
-std::string window_detail(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
-  std::string s = std::to_string(kh) + "x" + std::to_string(kw) + "s" + std::to_string(sh);
-  if (sw != sh)
-    s += "x" + std::to_string(sw);
-  if (dh != 1 || dw != 1)
-    s += "d" + std::to_string(dh) + (dw != dh ? "x" + std::to_string(dw) : "");
-  return s;
-}
-
-} // namespace lc
-
-using namespace lc;
-
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-/// Rows of similar length for the flattened pixel plane of a pointwise conv.
-void flat_rows(int64_t pixels, int64_t tw, int64_t &rows, int64_t &len) {
-  const int64_t target = std::max<int64_t>(tw, 256);
-  rows = ceil_div(pixels, target);
-  len = round_up(ceil_div(pixels, rows), tw);
-}
-
-} // namespace
-
-ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
-  ConvTiles best;
-  const int64_t v = std::max(1, opt.vector_lanes_f32);
-  best.lanes = v;
-  best.flat = g.is_pointwise();
-  // A rough cycle model per (kh, kw, ic) step: FMAs on 2 ports, loads on 2 ports (a stride-s
-  // pixel vector, s <= 4, is s loads and a shuffle that takes an FMA port; a longer stride is
-  // a gather, about one load per lane), and at least the 4-cycle FMA latency of each
-  // accumulator chain. Score: useful FMAs per cycle (padded channels and the lanes past a
-  // row's end are wasted).
-  double best_score = -1;
-  // Accumulator vectors that fit the register file next to the pixel vectors: 32 zmm
-  // registers with AVX-512, 16 ymm with AVX2.
-  const int64_t max_acc = v >= 16 ? 16 : 12;
-  std::vector<int64_t> ocbs = g.mg == 1 ? std::vector<int64_t>{1} : std::vector<int64_t>{16, 8, 4};
-  if (g.mg > 1 && g.mg < 8)
-    ocbs = {g.mg};
-  std::vector<int64_t> nvs = {1, 2, 3, 4, 6, 8};
-  // The `tile` pass off: one channel x one vector. Given sizes replace the candidates (a
-  // depthwise conv keeps one channel per tile; a pixel count is rounded to whole vectors).
-  bool given = !opt.tile || opt.tile_oc > 0 || opt.tile_px > 0;
-  if (!opt.tile)
-    ocbs = {1}, nvs = {1};
-  if (opt.tile && opt.tile_oc > 0 && g.mg > 1)
-    ocbs = {std::min(opt.tile_oc, g.mg)};
-  if (opt.tile && opt.tile_px > 0)
-    nvs = {std::max<int64_t>(1, opt.tile_px / v)};
-  for (int64_t ocb : ocbs)
-    for (int64_t nv : nvs) {
-      if (!given && (ocb * nv > max_acc || (ocb > 1 && nv > 4)))
-        continue;
-      int64_t tw = nv * v, rows = g.oh, len = g.ow;
-      if (best.flat)
-        flat_rows(g.oh * g.ow, tw, rows, len);
-      double px_eff = double(g.oh * g.ow) / double(rows * round_up(len, tw));
-      double oc_eff = double(g.mg) / double(round_up(g.mg, ocb));
-      double fma = double(ocb * nv + (g.sw > 1 && g.sw <= 4 ? nv : 0)) / 2;
-      double loads = double(nv * (g.sw > 4 ? v : g.sw) + ocb) / 2;
-      double cycles = std::max({fma, loads, 4.0});
-      double score = double(ocb * nv) * px_eff * oc_eff / cycles;
-      if (score > best_score + 1e-9) {
-        best_score = score;
-        best.ocb = ocb, best.nv = nv, best.rows = rows, best.row_len = len;
-      }
-    }
-  return best;
-}
-
-// conv_geom, pack_conv_weights and conv_activation are shared with the GPU-shaped lowering
-// (passes/LowerConvGpu.cpp), declared in LowerConvUtil.h.
-ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y) {
-  const Attrs &a = n.attrs;
-  const auto &st = a.ints("strides"), &dil = a.ints("dilations"), &pads = a.ints("pads");
-  ConvGeom g;
-  g.n = x.shape[0], g.c = x.shape[1], g.h = x.shape[2], g.w = x.shape[3];
-  g.m = y.shape[1], g.oh = y.shape[2], g.ow = y.shape[3];
-  g.kh = w.shape[2], g.kw = w.shape[3];
-  g.group = a.i("group");
-  g.cg = g.c / g.group, g.mg = g.m / g.group;
-  g.sh = st[0], g.sw = st[1], g.dh = dil[0], g.dw = dil[1];
-  g.pt = pads[0], g.pl = pads[1];
-  return g;
-}
-
-static void check_4d(const Node &n) {
-  if (n.inputs[0]->shape.size() != 4 || n.inputs[1]->shape.size() != 4)
-    no_cpu_kernel(n, "non-2-D convolution");
-}
-
-/// Packs W[M][Cg][KH][KW] (minus the weight zero point for ConvInteger) into
-/// wp[G][NB][KH][KW][Cg][OCB] of dtype `adt`, zero for the padded output channels.
-int pack_conv_weights(LowerContext &cx, const Node &n, const ConvGeom &g, const ConvTiles &t,
-                      DType adt, const Value *wzp) {
-  const Value *w = n.inputs[1];
-  const int64_t nb = ceil_div(g.mg, t.ocb), ocb = t.ocb;
-  bool weight_only = cx.is_weight(w) && (!wzp || cx.is_weight(wzp));
-  int packed =
-      cx.add_buffer(n.name + ".packed_w", adt, {g.group, nb, g.kh, g.kw, g.cg, ocb}, weight_only);
-  KernelBuilder kb(std::string(wzp ? "convinteger" : "conv2d") + "_packw_" + std::to_string(g.kh) +
-                   "x" + std::to_string(g.kw) + "_" + std::string(dtype_name(adt)));
-  int wb = kb.param(cx.prog, cx.buffer(w), false);
-  int zb = wzp ? kb.param(cx.prog, cx.buffer(wzp), false) : -1;
-  int pb = kb.param(cx.prog, packed, true);
-  const int64_t zp_numel = wzp ? shape_numel(wzp->shape) : 0;
-  int p = kb.new_var();
-  Stmt body = split_parallel(kb, var(p), {g.group, nb}, [&](const std::vector<Expr> &c) {
-    Expr gi = c[0], b = c[1];
-    return loop(kb, g.kh, ForKind::Serial, [&](Expr kh) {
-      return loop(kb, g.kw, ForKind::Serial, [&](Expr kw) {
-        return loop(kb, g.cg, ForKind::Serial, [&](Expr ic) {
-          return loop(kb, ocb, ForKind::Serial, [&](Expr o) {
-            Expr oc_l = b * imm(ocb) + o;
-            Expr oc = gi * imm(g.mg) + emin(oc_l, imm(g.mg - 1));
-            Expr src = ((oc * imm(g.cg) + ic) * imm(g.kh) + kh) * imm(g.kw) + kw;
-            Expr val = load_as(wb, w->dtype, adt, src);
-            if (wzp)
-              val = val - load_as(zb, wzp->dtype, adt, zp_numel == 1 ? imm(0) : oc);
-            if (g.mg % ocb != 0)
-              val = select(lt(oc_l, imm(g.mg)), val, zero_of(adt));
-            Expr dst =
-                (((var(p) * imm(g.kh) + kh) * imm(g.kw) + kw) * imm(g.cg) + ic) * imm(ocb) + o;
-            return store(pb, dst, val);
-          });
-        });
-      });
-    });
-  });
-  std::vector<int> args = kb.args();
-  Kernel k =
-      kb.finish(for_loop(p, imm(0), imm(g.group * nb), ForKind::Parallel, body), g.group * nb);
-  cx.launch(std::move(k), std::move(args), weight_only, n);
-  return packed;
-}
-
-/// The fused activation of Conv's epilogue (ops.def), on the f32 accumulator: the same
-/// formulas as the standalone elementwise kernels, so fused and unfused outputs agree.
-ConvOperands conv_operands(const Node &n, bool integer) {
-  ConvOperands o;
-  if (integer) {
-    o.xzp = n.inputs[2];
-    o.wzp = n.inputs[3];
-    return o;
-  }
-  o.bias = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
-  o.residual = n.inputs.size() > 3 ? n.inputs[3] : nullptr;
-  if (n.attrs.has("activation"))
-    o.act = n.attrs.s("activation");
-  return o;
-}
-
-Expr conv_activation(const Node &n, const std::string &act, Expr v) {
-  auto k = [](double c) { return fimm(c, DType::f32); };
-  if (act == "none")
-    return v;
-  if (act == "relu")
-    return emax(v, k(0));
-  if (act == "sigmoid")
-    return unary(UnOp::Sigmoid, v);
-  if (act == "silu")
-    return v * unary(UnOp::Sigmoid, v);
-  if (act == "leaky_relu")
-    return select(le(k(0), v), v, k(n.attrs.f("alpha")) * v);
-  if (act == "hardswish")
-    return v * emax(k(0), emin(k(1), binary(BinOp::Div, v, k(6)) + k(0.5)));
-  no_cpu_kernel(n, "activation '" + act + "'");
-}
+using namespace lw;
 
 namespace {
 
 /// The direct convolution kernel for Conv (integer = false) and ConvInteger.
 void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
-  check_4d(n);
+  check_conv_4d(n);
   if (cx.opt.gpu)
     return lower_conv_gpu(cx, n, integer); // passes/LowerConvGpu.cpp
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   ConvGeom g = conv_geom(n, *x, *w, *y);
   if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
   const ConvTiles t = choose_conv_tiles(g, cx.opt);
   const int64_t v = t.lanes, nv = t.nv, ocb = t.ocb, tw = nv * v;
@@ -402,11 +200,11 @@ void lower_conv(LowerContext &cx, const Node &n) {
 //         xv
 //       y[oc][oh][pw + sw*j] = acc
 void lower_conv_transpose(LowerContext &cx, const Node &n) {
-  check_4d(n);
+  check_conv_4d(n);
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   const Value *bias = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
   if (x->dtype != DType::f32 && x->dtype != DType::f16)
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " ConvTranspose");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " ConvTranspose");
   ConvGeom g = conv_geom(n, *x, *w, *y);
   const DType adt = DType::f32;
   const int64_t v = cx.opt.vector_lanes_f32;

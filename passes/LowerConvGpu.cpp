@@ -5,8 +5,9 @@
 // output pixels, accumulated in private scalars. The pixel tile is the fastest-varying
 // coordinate, so neighbouring work items read neighbouring input and write neighbouring output
 // (coalesced), and the work items of a work-group share their channel block, so their weight
-// reads are one address (a broadcast). Weights are packed once on the host by the CPU path's
-// pack_conv_weights ([G][NB][KH][KW][Cg][OCB]: a work item's OCB weights are contiguous).
+// reads are one address (a broadcast). Weights are packed once on the host by the CPU kernels'
+// pack_conv_weights (passes/LowerConvUtil.h; [G][NB][KH][KW][Cg][OCB]: a work item's OCB
+// weights are contiguous).
 //
 //   kernel conv2d_3x3s1_t8x4_silu_f32(x, wp, b, y) parallel N*G*NB*OH*ceil(OW/PX):
 //     parallel for (n, g, ocblock, oh, tile):
@@ -24,17 +25,13 @@
 // CPU kernels' (conv_activation), so both targets compute the same values.
 #include "passes/LowerConvGpu.h"
 
+#include "passes/LowerLoops.h"
+
 #include <algorithm>
 
 namespace kiln {
 
-using namespace lc;
-
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-} // namespace
+using namespace lw;
 
 GpuConvTiles choose_gpu_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
   GpuConvTiles base;
@@ -84,7 +81,7 @@ void lower_conv_gpu(LowerContext &cx, const Node &n, bool integer) {
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   const ConvGeom g = conv_geom(n, *x, *w, *y);
   if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
   const GpuConvTiles t = choose_gpu_conv_tiles(g, cx.opt);
   const int64_t ocb = t.ocb, px = t.px, nb = ceil_div(g.mg, ocb);

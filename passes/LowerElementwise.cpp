@@ -15,9 +15,6 @@ using namespace lw;
 
 namespace {
 
-Expr lt(Expr a, Expr b) { return binary(BinOp::Lt, a, b); }
-Expr le(Expr a, Expr b) { return binary(BinOp::Le, a, b); }
-
 /// Smallest and largest value of an integer dtype, as double.
 std::pair<double, double> int_range(DType t) {
   return dispatch_dtype(t, [](auto tag) -> std::pair<double, double> {
@@ -240,7 +237,7 @@ void lower_elementwise(LowerContext &cx, const Node &n) {
     Expr oidx = rows == 1 ? col : row * imm(cols) + col;
     return store(ob, oidx, convert(out->dtype, y));
   };
-  emit(cx, n, kb, emit_rows(kb, rows, cols, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, cols, cx.opt.vector_lanes_f32, true, body));
 }
 
 } // namespace kiln

@@ -4,19 +4,13 @@
 #include <algorithm>
 #include <cctype>
 
-namespace kiln::lw {
+namespace kiln {
 
-namespace {
-thread_local int64_t g_task_elems = kTaskElems;
-} // namespace
-
-int64_t task_elems() { return g_task_elems; }
-
-TaskElemsScope::TaskElemsScope(int64_t elems) : saved_(g_task_elems) {
-  g_task_elems = elems > 0 ? elems : kTaskElems;
+int64_t LowerContext::task_elems() const {
+  return opt.task_elems > 0 ? opt.task_elems : lw::kTaskElems;
 }
 
-TaskElemsScope::~TaskElemsScope() { g_task_elems = saved_; }
+namespace lw {
 
 std::string snake(std::string_view name) {
   std::string s;
@@ -40,48 +34,13 @@ std::string kernel_name(OpKind op, const std::string &detail, DType t) {
   return s + "_" + std::string(dtype_name(t));
 }
 
-DType compute_dtype(DType t) {
-  switch (t) {
-  case DType::f32:
-  case DType::f16:
-  case DType::bf16: return DType::f32;
-  case DType::f64:
-  case DType::i64:
-  case DType::i32:
-  case DType::i16:
-  case DType::i8:
-  case DType::u8:
-  case DType::boolean: return t;
-  }
-  __builtin_unreachable();
-}
-
-Expr imm_of(DType t, double v) {
-  if (is_float(t))
-    return fimm(v, t);
-  // Integer immediates of narrow types and booleans are plain IntImm nodes of that dtype.
-  auto n = std::make_shared<ExprNode>();
-  n->kind = ExprKind::IntImm;
-  n->type = {t, 1};
-  n->ival = t == DType::boolean ? (v != 0) : static_cast<int64_t>(v);
-  return n;
-}
-
-Expr convert(DType t, Expr e) {
-  if (e->type.dtype == t)
-    return e;
-  return cast({t, 1}, std::move(e));
-}
-
-Expr load_as(int buf, DType stored, Expr index, DType compute) {
-  return convert(compute, load(buf, {stored, 1}, std::move(index)));
-}
-
-Expr add_scaled(Expr a, Expr b, int64_t s) {
-  if (s == 0)
-    return a;
-  Expr t = s == 1 ? b : b * imm(s);
-  return a ? a + t : t;
+std::string window_detail(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
+  std::string s = std::to_string(kh) + "x" + std::to_string(kw) + "s" + std::to_string(sh);
+  if (sw != sh)
+    s += "x" + std::to_string(sw);
+  if (dh != 1 || dw != 1)
+    s += "d" + std::to_string(dh) + (dw != dh ? "x" + std::to_string(dw) : "");
+  return s;
 }
 
 std::vector<int64_t> broadcast_strides(const Shape &in, const Shape &out) {
@@ -178,11 +137,10 @@ Stmt row_cols(KernelBuilder &kb, Expr row, Expr c0, int64_t const_len, Expr len,
 
 } // namespace
 
-Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool vector,
+Loops emit_rows(KernelBuilder &kb, int64_t task, int64_t rows, int64_t cols, int lanes, bool vector,
                 const std::function<Stmt(Expr row, Expr col)> &body) {
   int t = kb.new_var();
   Expr tv = var(t);
-  const int64_t task = task_elems();
   if (cols >= 2 * task) {
     // Long rows: each task takes one block of a row.
     int64_t cb = (task + lanes - 1) / lanes * lanes;
@@ -213,10 +171,10 @@ Loops emit_rows(KernelBuilder &kb, int64_t rows, int64_t cols, int lanes, bool v
   return {for_loop(t, imm(0), imm(tasks), ForKind::Parallel, s), tasks};
 }
 
-Loops emit_items(KernelBuilder &kb, int64_t items, int64_t item_cost,
+Loops emit_items(KernelBuilder &kb, int64_t task, int64_t items, int64_t item_cost,
                  const std::function<Stmt(Expr item)> &body) {
   int t = kb.new_var();
-  int64_t per = std::max<int64_t>(1, task_elems() / std::max<int64_t>(item_cost, 1));
+  int64_t per = std::max<int64_t>(1, task / std::max<int64_t>(item_cost, 1));
   int64_t tasks = (items + per - 1) / per;
   if (tasks <= 1) {
     per = items;
@@ -237,11 +195,11 @@ Stmt over_lanes(KernelBuilder &kb, const LaneSpan &span,
   return for_loop(l, imm(0), imm(span.count), span.kind, body(span.base + var(l), var(l)));
 }
 
-Loops emit_lanes(KernelBuilder &kb, int64_t outer, int64_t len, int64_t inner, int lanes,
-                 const std::function<Stmt(Expr o, const LaneSpan &span)> &body) {
+Loops emit_lanes(KernelBuilder &kb, int64_t task, int64_t outer, int64_t len, int64_t inner,
+                 int lanes, const std::function<Stmt(Expr o, const LaneSpan &span)> &body) {
   int64_t nfull = inner / lanes, tail = inner % lanes;
   int64_t per_outer = nfull + (tail ? 1 : 0);
-  return emit_items(kb, outer * per_outer, len * lanes, [&](Expr item) {
+  return emit_items(kb, task, outer * per_outer, len * lanes, [&](Expr item) {
     Expr o = per_outer == 1 ? item : ediv(item, imm(per_outer));
     Expr blk = per_outer == 1 ? imm(0) : emod(item, imm(per_outer));
     ForKind vk = lanes > 1 ? ForKind::Vectorized : ForKind::Serial;
@@ -255,6 +213,34 @@ Loops emit_lanes(KernelBuilder &kb, int64_t outer, int64_t len, int64_t inner, i
   });
 }
 
+Stmt split_parallel(KernelBuilder &kb, Expr p, const std::vector<int64_t> &extents,
+                    const std::function<Stmt(const std::vector<Expr> &)> &body) {
+  std::vector<Expr> coords(extents.size());
+  std::vector<std::pair<int, Expr>> lets;
+  int64_t inner = 1;
+  for (size_t i = extents.size(); i-- > 0;) {
+    if (extents[i] == 1) {
+      coords[i] = imm(0);
+      continue;
+    }
+    Expr c = ediv(p, inner);
+    // The outermost non-trivial coordinate needs no wrap-around.
+    bool outermost = true;
+    for (size_t j = 0; j < i; ++j)
+      outermost = outermost && extents[j] == 1;
+    if (!outermost)
+      c = emod(c, extents[i]);
+    int v = kb.new_var();
+    coords[i] = var(v);
+    lets.emplace_back(v, c);
+    inner *= extents[i];
+  }
+  Stmt s = body(coords);
+  for (auto &[v, value] : lets)
+    s = let(v, value, s);
+  return s;
+}
+
 void emit(LowerContext &cx, const Node &n, KernelBuilder &kb, Loops l) {
   bool weight = true;
   for (const Value *v : n.inputs)
@@ -265,9 +251,5 @@ void emit(LowerContext &cx, const Node &n, KernelBuilder &kb, Loops l) {
   cx.launch(std::move(k), std::move(args), weight, n);
 }
 
-void no_kernel(const Node &n, const std::string &what) {
-  throw Error("node '" + n.name + "' (" + std::string(op_name(n.op)) + "): no CPU kernel for " +
-              what);
-}
-
-} // namespace kiln::lw
+} // namespace lw
+} // namespace kiln

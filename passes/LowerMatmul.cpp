@@ -8,17 +8,17 @@
 //
 // Row vectors of B are contiguous; A is read one scalar at a time and broadcast. Gemm with
 // transB and a constant B packs B^T once (weight-only) so its rows are contiguous too.
-#include "passes/LowerConvUtil.h"
+#include "passes/LowerContext.h"
+#include "passes/LowerExpr.h"
+#include "passes/LowerLoops.h"
 
 #include <algorithm>
 
 namespace kiln {
 
-using namespace lc;
+using namespace lw;
 
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Element offset of the matrix of batch `bt` of an operand with batch shape `xb`, broadcast
 /// (numpy rules) to the output batch shape `yb`; `mat` elements per matrix.
@@ -117,7 +117,7 @@ void lower_matmul_op(LowerContext &cx, const Node &n) {
   const bool integer = n.op == OpKind::MatMulInteger;
   const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
   if (!integer && !supported_dtype(a->dtype))
-    no_cpu_kernel(n, std::string(dtype_name(a->dtype)) + " MatMul");
+    no_kernel(n, std::string(dtype_name(a->dtype)) + " MatMul");
   const Shape &as = a->shape, &bs = b->shape, &ys = y->shape;
   GemmSpec s;
   s.m = ys[ys.size() - 2], s.n = ys.back(), s.k = as.back();
@@ -175,7 +175,7 @@ void lower_gemm(LowerContext &cx, const Node &n) {
   const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
   const Value *c = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
   if (a->dtype != DType::f32 && a->dtype != DType::f16)
-    no_cpu_kernel(n, std::string(dtype_name(a->dtype)) + " Gemm");
+    no_kernel(n, std::string(dtype_name(a->dtype)) + " Gemm");
   const Attrs &at = n.attrs;
   const bool ta = at.i("transA") != 0;
   bool tb = at.i("transB") != 0;

@@ -14,8 +14,6 @@ using namespace lw;
 
 namespace {
 
-Expr lt(Expr a, Expr b) { return binary(BinOp::Lt, a, b); }
-
 /// Marks the launch just emitted as a plain row copy (see CopyDesc) for program passes.
 void mark_copy(LowerContext &cx, const Value *src, const Value *dst, int64_t rows, int64_t len,
                int64_t src_row, int64_t src_at, int64_t dst_row, int64_t dst_at) {
@@ -64,7 +62,8 @@ void strided_copy(LowerContext &cx, const Node &n, const Value *in, const Value 
     return store(ob, dst, load(ib, {in->dtype, 1}, src));
   };
   bool vector = inner_st == 0 || inner_st == 1;
-  emit(cx, n, kb, emit_rows(kb, rows, cols, cx.opt.vector_lanes_f32, vector, body));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), rows, cols, cx.opt.vector_lanes_f32, vector, body));
   // One contiguous run (a Slice of a contiguous range): a view candidate.
   if (rows == 1 && (inner_st == 1 || cols == 1) && in->dtype == out->dtype)
     mark_copy(cx, in, out, 1, cols, cols, base, cols, 0);
@@ -76,11 +75,11 @@ void flat_copy(LowerContext &cx, const Node &n) {
   KernelBuilder kb(kernel_name(n.op, "copy", out->dtype));
   int ib = kb.param(cx.prog, cx.buffer(in), false);
   int ob = kb.param(cx.prog, cx.buffer(out), true);
-  emit(
-      cx, n, kb,
-      emit_rows(kb, 1, shape_numel(out->shape), cx.opt.vector_lanes_f32, true, [&](Expr, Expr col) {
-        return store(ob, col, load(ib, {in->dtype, 1}, col));
-      }));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), 1, shape_numel(out->shape), cx.opt.vector_lanes_f32, true,
+                 [&](Expr, Expr col) {
+                   return store(ob, col, load(ib, {in->dtype, 1}, col));
+                 }));
   int64_t numel = shape_numel(out->shape);
   if (in->dtype == out->dtype && shape_numel(in->shape) == numel)
     mark_copy(cx, in, out, 1, numel, numel, 0, numel, 0);
@@ -106,7 +105,7 @@ void row_copy(LowerContext &cx, const Node &n, const std::string &detail, const 
     return store(ob, at(r, dst_row, dst_at, col),
                  load(ib, {src->dtype, 1}, at(r, src_row, src_at, col)));
   };
-  emit(cx, n, kb, emit_rows(kb, rows, len, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, len, cx.opt.vector_lanes_f32, true, body));
   mark_copy(cx, src, dst, rows, len, src_row, src_at, dst_row, dst_at);
 }
 
@@ -227,7 +226,8 @@ void lower_pad(LowerContext &cx, const Node &n) {
     }
     return store(ob, rows == 1 ? col : row * imm(cols) + col, v);
   };
-  emit(cx, n, kb, emit_rows(kb, rows, cols, cx.opt.vector_lanes_f32, inner_plain, body));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), rows, cols, cx.opt.vector_lanes_f32, inner_plain, body));
 }
 
 /// Tile: out viewed as [outer..., repeats_last, W_in]: every row copies one contiguous input row.
@@ -250,7 +250,7 @@ void lower_tile(LowerContext &cx, const Node &n) {
     Expr src = unravel_offset(orow, outer, st, mods) + col;
     return store(ob, row * imm(w) + col, load(ib, {in->dtype, 1}, src));
   };
-  emit(cx, n, kb, emit_rows(kb, rows, w, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, w, cx.opt.vector_lanes_f32, true, body));
 }
 
 /// Gather: data [outer, len, inner] x indices [ni] -> [outer, ni, inner]; one row per
@@ -276,7 +276,8 @@ void lower_gather(LowerContext &cx, const Node &n) {
     Expr src = (o * imm(len) + k) * imm(inner) + col;
     return store(ob, row * imm(inner) + col, load(db, {data->dtype, 1}, src));
   };
-  emit(cx, n, kb, emit_rows(kb, outer * ni, inner, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), outer * ni, inner, cx.opt.vector_lanes_f32, true, body));
 }
 
 void lower_gather_elements(LowerContext &cx, const Node &n) {
@@ -302,7 +303,7 @@ void lower_gather_elements(LowerContext &cx, const Node &n) {
     src = add_scaled(src, k, st[axis]);
     return store(ob, flat, load(db, {data->dtype, 1}, src));
   };
-  emit(cx, n, kb, emit_rows(kb, rows, cols, cx.opt.vector_lanes_f32, false, body));
+  emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, cols, cx.opt.vector_lanes_f32, false, body));
 }
 
 } // namespace

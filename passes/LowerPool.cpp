@@ -8,18 +8,18 @@
 //       acc[u][lane] = -inf
 //       for kh: if ih in [0, H): for kw: acc = max(acc, valid ? x[nc][ih][iw] : -inf)
 //       y[nc][oh][ow...] = acc     (AveragePool: acc / count, count as ir/reference/Conv.cpp)
-#include "passes/LowerConvUtil.h"
+#include "passes/LowerContext.h"
+#include "passes/LowerExpr.h"
+#include "passes/LowerLoops.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace kiln {
 
-using namespace lc;
+using namespace lw;
 
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 bool float_or_half(DType t) { return t == DType::f32 || t == DType::f16; }
 
@@ -38,12 +38,12 @@ void lower_window_pool(LowerContext &cx, const Node &n) {
   const bool is_max = n.op == OpKind::MaxPool;
   const Value *x = n.inputs[0], *y = n.outputs[0];
   if (n.outputs.size() > 1)
-    no_cpu_kernel(n, "MaxPool indices output");
+    no_kernel(n, "MaxPool indices output");
   if (x->shape.size() != 4)
-    no_cpu_kernel(n, "non-2-D pooling");
+    no_kernel(n, "non-2-D pooling");
   bool int8 = x->dtype == DType::u8 || x->dtype == DType::i8;
   if (!float_or_half(x->dtype) && !(is_max && int8))
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " pooling");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " pooling");
   const Attrs &a = n.attrs;
   const auto &k = a.ints("kernel"), &st = a.ints("strides"), &pads = a.ints("pads");
   const int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
@@ -129,7 +129,7 @@ void lower_global_pool(LowerContext &cx, const Node &n) {
   const bool is_max = n.op == OpKind::GlobalMaxPool;
   const Value *x = n.inputs[0], *y = n.outputs[0];
   if (!float_or_half(x->dtype))
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " pooling");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " pooling");
   const int64_t nc = x->shape[0] * x->shape[1];
   const int64_t s = shape_numel(x->shape) / std::max<int64_t>(nc, 1);
   const DType adt = DType::f32;
@@ -191,7 +191,7 @@ void lower_pool(LowerContext &cx, const Node &n) {
 void lower_batchnorm(LowerContext &cx, const Node &n) {
   const Value *x = n.inputs[0], *y = n.outputs[0];
   if (!float_or_half(x->dtype))
-    no_cpu_kernel(n, std::string(dtype_name(x->dtype)) + " BatchNormalization");
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " BatchNormalization");
   const int64_t batch = x->shape[0], ch = x->shape[1];
   int64_t inner = 1;
   for (size_t i = 2; i < x->shape.size(); ++i)

@@ -13,7 +13,6 @@ using namespace lw;
 
 namespace {
 
-Expr lt(Expr a, Expr b) { return binary(BinOp::Lt, a, b); }
 /// std::min / std::max exactly (NaN operands ignored the same way).
 Expr smin(Expr a, Expr b) { return select(lt(b, a), b, a); }
 Expr smax(Expr a, Expr b) { return select(lt(a, b), b, a); }
@@ -79,10 +78,11 @@ void lower_quantize(LowerContext &cx, const Node &n) {
   auto body = [&](Expr row, Expr col) {
     Expr c = pl.per_axis ? emod(row, imm(pl.len)) : imm(0);
     Expr idx = pl.rows == 1 ? col : row * imm(pl.cols) + col;
-    Expr v = ediv(load_as(xb, x->dtype, idx, DType::f32), load_as(sb, scale->dtype, c, DType::f32));
-    return store(yb, idx, saturate_round(n, v, load_as(zb, zp->dtype, c, DType::i32), y->dtype));
+    Expr v = ediv(load_as(xb, x->dtype, DType::f32, idx), load_as(sb, scale->dtype, DType::f32, c));
+    return store(yb, idx, saturate_round(n, v, load_as(zb, zp->dtype, DType::i32, c), y->dtype));
   };
-  emit(cx, n, kb, emit_rows(kb, pl.rows, pl.cols, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), pl.rows, pl.cols, cx.opt.vector_lanes_f32, true, body));
 }
 
 void lower_dequantize(LowerContext &cx, const Node &n) {
@@ -99,11 +99,12 @@ void lower_dequantize(LowerContext &cx, const Node &n) {
   auto body = [&](Expr row, Expr col) {
     Expr c = pl.per_axis ? emod(row, imm(pl.len)) : imm(0);
     Expr idx = pl.rows == 1 ? col : row * imm(pl.cols) + col;
-    Expr d = load_as(xb, x->dtype, idx, wide) - load_as(zb, zp->dtype, c, wide);
-    Expr v = convert(DType::f32, d) * load_as(sb, scale->dtype, c, DType::f32);
+    Expr d = load_as(xb, x->dtype, wide, idx) - load_as(zb, zp->dtype, wide, c);
+    Expr v = convert(DType::f32, d) * load_as(sb, scale->dtype, DType::f32, c);
     return store(yb, idx, convert(y->dtype, v));
   };
-  emit(cx, n, kb, emit_rows(kb, pl.rows, pl.cols, cx.opt.vector_lanes_f32, true, body));
+  emit(cx, n, kb,
+       emit_rows(kb, cx.task_elems(), pl.rows, pl.cols, cx.opt.vector_lanes_f32, true, body));
 }
 
 void lower_dynamic_quantize(LowerContext &cx, const Node &n) {
@@ -186,9 +187,9 @@ void lower_dynamic_quantize(LowerContext &cx, const Node &n) {
     auto body = [&](Expr, Expr col) {
       Expr v = ediv(load(xb, {DType::f32, 1}, col), load(sb, {DType::f32, 1}, imm(0)));
       return store(yb, col,
-                   saturate_round(n, v, load_as(zb, DType::u8, imm(0), DType::i32), DType::u8));
+                   saturate_round(n, v, load_as(zb, DType::u8, DType::i32, imm(0)), DType::u8));
     };
-    emit(cx, n, kb, emit_rows(kb, 1, numel, lanes, true, body));
+    emit(cx, n, kb, emit_rows(kb, cx.task_elems(), 1, numel, lanes, true, body));
   }
 }
 

@@ -16,9 +16,6 @@ using namespace lw;
 
 namespace {
 
-Expr lt(Expr a, Expr b) { return binary(BinOp::Lt, a, b); }
-Expr le(Expr a, Expr b) { return binary(BinOp::Le, a, b); }
-
 int64_t prod(const Shape &s, size_t b, size_t e) {
   int64_t p = 1;
   for (size_t i = b; i < e && i < s.size(); ++i)
@@ -108,7 +105,7 @@ void lower_reduce_axes(LowerContext &cx, const Node &n) {
                        })});
       return allocate(acc.buf, acc_t, lanes, st);
     };
-    return emit(cx, n, kb, emit_lanes(kb, outer, len, inner, lanes, body));
+    return emit(cx, n, kb, emit_lanes(kb, cx.task_elems(), outer, len, inner, lanes, body));
   }
   // Scattered axes: one output element at a time, walking the reduced axes by index math.
   Shape kept, red;
@@ -132,7 +129,7 @@ void lower_reduce_axes(LowerContext &cx, const Node &n) {
                store(ob, e, finish(acc.get(imm(0))))});
     return allocate(acc.buf, acc_t, 1, st2);
   };
-  emit(cx, n, kb, emit_items(kb, shape_numel(out->shape), count, body));
+  emit(cx, n, kb, emit_items(kb, cx.task_elems(), shape_numel(out->shape), count, body));
 }
 
 void lower_arg(LowerContext &cx, const Node &n) {
@@ -168,7 +165,7 @@ void lower_arg(LowerContext &cx, const Node &n) {
                      })});
     return allocate(bv.buf, c, lanes, allocate(bi.buf, DType::i64, lanes, st));
   };
-  emit(cx, n, kb, emit_lanes(kb, outer, len, inner, lanes, body));
+  emit(cx, n, kb, emit_lanes(kb, cx.task_elems(), outer, len, inner, lanes, body));
 }
 
 void lower_softmax(LowerContext &cx, const Node &n) {
@@ -220,7 +217,7 @@ void lower_softmax(LowerContext &cx, const Node &n) {
         })));
     return allocate(mx.buf, c, lanes, allocate(sum.buf, c, lanes, block(std::move(st))));
   };
-  emit(cx, n, kb, emit_lanes(kb, outer, len, inner, lanes, body));
+  emit(cx, n, kb, emit_lanes(kb, cx.task_elems(), outer, len, inner, lanes, body));
 }
 
 /// TopK for large k: a serial selection per line; pick p is the best element strictly after
@@ -265,7 +262,7 @@ void lower_topk_select(LowerContext &cx, const Node &n) {
                     allocate(pi.buf, DType::i64, 1,
                              allocate(bv.buf, c, 1, allocate(bi.buf, DType::i64, 1, st))));
   };
-  emit(cx, n, kb, emit_items(kb, outer * inner, len * k, body));
+  emit(cx, n, kb, emit_items(kb, cx.task_elems(), outer * inner, len * k, body));
 }
 
 /// Largest k for which the insertion kernel keeps its sorted list in locals (on the stack).
@@ -324,7 +321,7 @@ void lower_topk(LowerContext &cx, const Node &n) {
     return allocate(lv.buf, c, k,
                     allocate(li.buf, DType::i64, k, allocate(st.buf, DType::i64, 2, all)));
   };
-  emit(cx, n, kb, emit_items(kb, outer * inner, len * 8, body));
+  emit(cx, n, kb, emit_items(kb, cx.task_elems(), outer * inner, len * 8, body));
 }
 
 } // namespace

@@ -185,13 +185,15 @@ void lower_resize(LowerContext &cx, const Node &n) {
           s.push_back(store(ob, j ? base + imm(j) : base, v));
         return block(std::move(s));
       };
-      return emit(cx, n, kb, emit_rows(kb, rows, w_in, lanes, false, body));
+      return emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, w_in, lanes, false, body));
     }
     auto body = [&](Expr row, Expr col) {
       Expr v = load(ib, {in->dtype, 1}, row_src(row) + source_index(last, col));
       return store(ob, row * imm(w_out) + col, v);
     };
-    return emit(cx, n, kb, emit_rows(kb, rows, w_out, lanes, last.kind == AxisMap::Identity, body));
+    return emit(
+        cx, n, kb,
+        emit_rows(kb, cx.task_elems(), rows, w_out, lanes, last.kind == AxisMap::Identity, body));
   }
 
   // Linear: sum over the 2^k corners of the interpolated axes, in the reference's order (the
@@ -223,7 +225,7 @@ void lower_resize(LowerContext &cx, const Node &n) {
     }
     return store(ob, row * imm(w_out) + col, convert(out->dtype, acc));
   };
-  emit(cx, n, kb, emit_rows(kb, rows, w_out, lanes, false, body));
+  emit(cx, n, kb, emit_rows(kb, cx.task_elems(), rows, w_out, lanes, false, body));
 }
 
 } // namespace kiln

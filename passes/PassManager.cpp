@@ -12,11 +12,13 @@
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/ProgramPasses.h"
+#include "passes/ProgramVerifier.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln {
 
@@ -37,6 +39,7 @@ const std::vector<PassInfo> &pass_registry() {
        eliminate_concat},
       {"tile", PassLevel::Target, "conv output tiles held in registers (tile=auto|ocN,pxN)",
        nullptr, nullptr},
+      // plan_memory (passes/MemPlan.h) reads Program::plan_memory, set from this row.
       {"memplan", PassLevel::Target, "intermediates share one arena by lifetime", nullptr, nullptr},
   };
   return passes;
@@ -184,48 +187,93 @@ Pipeline parse_pipeline(std::string_view text) {
   return p;
 }
 
+bool verify_passes_by_default() {
+#ifndef NDEBUG
+  return true;
+#else
+  const char *env = std::getenv("KILN_VERIFY_PASSES");
+  return env && std::string_view(env) == "1";
+#endif
+}
+
+void run_graph_pass(Graph &g, const PassInfo &pass, const PassOptions &opt, PassReport *report) {
+  KILN_ASSERT(pass.level == PassLevel::Graph && pass.graph_fn,
+              "run_graph_pass: '" + std::string(pass.name) + "' is not a graph pass");
+  auto t0 = std::chrono::steady_clock::now();
+  bool changed = pass.graph_fn(g);
+  double ms = ms_since(t0);
+  if (report)
+    report->push_back({pass.name, ms, changed});
+  if (should_print(opt, changed)) {
+    *opt.print_to << "// ---- IR after " << pass.name << (changed ? "" : " (unchanged)")
+                  << " ----\n";
+    print_graph(*opt.print_to, g, PrintOptions{16});
+  }
+  if (!opt.verify_each_pass)
+    return;
+  try {
+    verify(g);
+  } catch (const Error &e) {
+    // Passes keep the graph valid: one that breaks it is a compiler bug.
+    throw InternalError("pass '" + std::string(pass.name) + "' broke the graph: " + e.what());
+  }
+}
+
 void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt, PassReport *report) {
-  for (const std::string &name : p.passes) {
-    const PassInfo *pass = find_pass(name);
-    KILN_ASSERT(pass, "run_graph_passes: pipeline names an unregistered pass");
-    if (pass->level != PassLevel::Graph)
-      continue;
-    auto t0 = std::chrono::steady_clock::now();
-    bool changed = pass->graph_fn(g);
-    double ms = ms_since(t0);
-    if (report)
-      report->push_back({name, ms, changed});
-    if (should_print(opt, changed)) {
-      *opt.print_to << "// ---- IR after " << name << (changed ? "" : " (unchanged)") << " ----\n";
-      print_graph(*opt.print_to, g, PrintOptions{16});
-    }
-    if (!opt.verify)
-      continue;
+  // The graph as it comes in, so that a broken import is not blamed on the first pass.
+  if (opt.verify_each_pass) {
     try {
       verify(g);
     } catch (const Error &e) {
-      throw Error("pass '" + name + "' broke the graph: " + e.what());
+      throw InternalError("the graph is invalid before the first pass: " + std::string(e.what()));
     }
+  }
+  for (const std::string &name : p.passes) {
+    const PassInfo *pass = find_pass(name);
+    KILN_ASSERT(pass, "run_graph_passes: pipeline names an unregistered pass");
+    if (pass->level == PassLevel::Graph)
+      run_graph_pass(g, *pass, opt, report);
+  }
+}
+
+void run_program_pass(Program &prog, const PassInfo &pass, const PassOptions &opt,
+                      PassReport *report) {
+  KILN_ASSERT(pass.level == PassLevel::Program && pass.program_fn,
+              "run_program_pass: '" + std::string(pass.name) + "' is not a program pass");
+  auto t0 = std::chrono::steady_clock::now();
+  bool changed = pass.program_fn(prog);
+  double ms = ms_since(t0);
+  if (report)
+    report->push_back({pass.name, ms, changed});
+  if (should_print(opt, changed)) {
+    *opt.print_to << "// ---- program after " << pass.name << (changed ? "" : " (unchanged)")
+                  << " ----\n";
+    print_program(*opt.print_to, prog);
+  }
+  if (!opt.verify_each_pass)
+    return;
+  try {
+    verify_program(prog);
+  } catch (const Error &e) {
+    throw InternalError("pass '" + std::string(pass.name) + "' broke the program: " + e.what());
   }
 }
 
 void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt,
                         PassReport *report) {
+  // The program as lowering left it, so that a lowering bug is not blamed on the first pass.
+  if (opt.verify_each_pass) {
+    try {
+      verify_program(prog);
+    } catch (const Error &e) {
+      throw InternalError("the lowered program is invalid: " + std::string(e.what()));
+    }
+  }
   for (const std::string &name : p.passes) {
     const PassInfo *pass = find_pass(name);
     KILN_ASSERT(pass, "run_program_passes: pipeline names an unregistered pass");
-    if (pass->level != PassLevel::Program)
-      continue;
-    auto t0 = std::chrono::steady_clock::now();
-    bool changed = pass->program_fn(prog);
-    double ms = ms_since(t0);
-    if (report)
-      report->push_back({name, ms, changed});
-    if (should_print(opt, changed)) {
-      *opt.print_to << "// ---- program after " << name << (changed ? "" : " (unchanged)")
-                    << " ----\n";
-      print_program(*opt.print_to, prog);
-    }
+    if (pass->level == PassLevel::Program)
+      run_program_pass(prog, *pass, opt, report);
   }
 }
 

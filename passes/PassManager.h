@@ -17,7 +17,8 @@ namespace kiln {
 
 /// What a pass transforms: the graph IR (before lowering), the lowered Program, or how
 /// lowering and scheduling work (Target: `tile` sets LowerOptions, `memplan`
-/// Program::plan_memory; they have no function of their own).
+/// Program::plan_memory, which plan_memory (passes/MemPlan.h) reads; they have no function of
+/// their own in the table).
 enum class PassLevel { Graph, Program, Target };
 
 /// One registered pass. Exactly one of graph_fn / program_fn is set; each returns true when
@@ -54,19 +55,20 @@ struct Pipeline {
 /// kiln::Error "unknown pass 'x' (valid: ...)" for a bad name or tile size.
 Pipeline parse_pipeline(std::string_view text);
 
+/// True in debug builds, and in release builds when the environment variable
+/// KILN_VERIFY_PASSES is "1" (the test suite sets it, so CI always verifies).
+bool verify_passes_by_default();
+
 struct PassOptions {
   enum class Print { Never, AfterAll, AfterChange };
   /// Prints the IR (graph: text IR with large constants elided; program: the launch list)
   /// after each pass, or after each pass that changed it, to `print_to`.
   Print print = Print::Never;
   std::ostream *print_to = nullptr;
-  /// Verifies the graph (ir/Verifier.h) after every graph pass. On by default in debug
-  /// builds.
-#ifdef NDEBUG
-  bool verify = false;
-#else
-  bool verify = true;
-#endif
+  /// Verifies the graph (ir/Verifier.h) after every graph pass and the program
+  /// (passes/ProgramVerifier.h) after every program pass; a pass that leaves invalid IR is a
+  /// kiln::InternalError naming it. Default: verify_passes_by_default().
+  bool verify_each_pass = verify_passes_by_default();
 };
 
 /// What one pass did.
@@ -77,13 +79,25 @@ struct PassRecord {
 };
 using PassReport = std::vector<PassRecord>;
 
-/// Runs the pipeline's graph passes in order. A pass that leaves an invalid graph is reported
-/// as kiln::Error "pass 'x' broke the graph: ..." when verification is on.
+/// Runs the pipeline's graph passes in order (each as run_graph_pass). With
+/// opt.verify_each_pass the graph is verified first too: an invalid input graph throws
+/// kiln::InternalError "the graph is invalid before the first pass: ...".
 void run_graph_passes(Graph &g, const Pipeline &p, const PassOptions &opt = {},
                       PassReport *report = nullptr);
-/// Runs the pipeline's program passes in order.
+/// Runs one graph pass (a pass_registry() row, or one of a caller's own): times it, prints the
+/// IR as opt says, and with opt.verify_each_pass verifies the graph after it; a pass that
+/// leaves an invalid graph throws kiln::InternalError "pass 'x' broke the graph: ...".
+void run_graph_pass(Graph &g, const PassInfo &pass, const PassOptions &opt = {},
+                    PassReport *report = nullptr);
+/// Runs the pipeline's program passes in order (each as run_program_pass). With
+/// opt.verify_each_pass the lowered program is verified first too: an invalid one throws
+/// kiln::InternalError "the lowered program is invalid: ...".
 void run_program_passes(Program &prog, const Pipeline &p, const PassOptions &opt = {},
                         PassReport *report = nullptr);
+/// Runs one program pass like run_graph_pass, verifying the program (passes/ProgramVerifier.h)
+/// after it: kiln::InternalError "pass 'x' broke the program: ...".
+void run_program_pass(Program &prog, const PassInfo &pass, const PassOptions &opt = {},
+                      PassReport *report = nullptr);
 
 /// A per-pass timing table ("pass  ms  changed"), for --time-passes.
 std::string pass_report_table(const PassReport &report);

@@ -64,26 +64,6 @@ nlohmann::json schedule_to_json(const ScheduleDesc &d);
 /// Parses and bounds-checks a manifest's schedule; throws CacheFileError("corrupt", ...).
 ScheduleDesc schedule_from_json(const nlohmann::json &j, size_t weights_size);
 
-/// Placement of buffers with lifetimes [first, last] (launch indices, inclusive) into one
-/// arena: greedy, one buffer at a time in a priority order, each into the best-fitting gap
-/// among the already placed buffers whose lifetimes overlap. Several orders (by size, by
-/// lifetime length, by size x lifetime, then sizes with seeded noise) are tried until one meets
-/// the lower bound, and the smallest arena kept. Offsets are multiples of `align`; sizes count
-/// rounded up to it.
-struct ArenaRequest {
-  int64_t bytes;
-  int first, last;
-};
-struct ArenaPlan {
-  std::vector<int64_t> offsets; ///< one per request
-  int64_t bytes = 0;            ///< the arena size
-  int64_t lower_bound = 0;      ///< max over launches of the bytes live at it
-  int64_t naive = 0;            ///< sum of all sizes
-};
-ArenaPlan plan_arena(const std::vector<ArenaRequest> &req, int64_t align = 64);
-std::vector<int64_t> plan_arena(const std::vector<ArenaRequest> &req, int64_t *arena_bytes,
-                                int64_t align = 64);
-
 /// 64-byte aligned, zero-filled heap memory.
 class AlignedBytes {
 public:

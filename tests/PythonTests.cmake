@@ -2,7 +2,7 @@
 # They use the venv made by scripts/setup.sh.
 set(KILN_PYTHON ${CMAKE_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with numpy, onnx, onnxruntime, pytest")
 set(KILN_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
-set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR})
+set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR} ${KILN_VERIFY_ENV})
 
 foreach(suite ops cli inspect detect)
   add_test(NAME py_${suite}
@@ -20,7 +20,8 @@ foreach(m ${KILN_MODELS})
              COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
                      ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
                      --work ${CMAKE_BINARY_DIR}/models --target ${target})
-    set_tests_properties(model_${target}_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+    set_tests_properties(model_${target}_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
+                         ENVIRONMENT "${KILN_VERIFY_ENV}")
   endforeach()
   # Pass configurations against ORT on YOLOv8n: -O0, and -O3 with each single pass disabled.
   if(m STREQUAL "yolov8n_fp32_recon")
@@ -32,7 +33,7 @@ foreach(m ${KILN_MODELS})
                        ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
                        --work ${CMAKE_BINARY_DIR}/models --target cpu --passes ${passes})
       set_tests_properties(model_cpu_${tname}_passes_${pname} PROPERTIES SKIP_RETURN_CODE 77
-                           TIMEOUT 900)
+                           TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
     endforeach()
   endif()
 endforeach()

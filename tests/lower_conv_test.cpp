@@ -3,7 +3,7 @@
 // interpreter (allclose rtol 1e-4, atol 1e-5; integers exactly).
 #include "LowerTestUtil.h"
 
-#include "passes/LowerConvUtil.h"
+#include "passes/ConvTileCost.h"
 
 #include <gtest/gtest.h>
 #include <tuple>

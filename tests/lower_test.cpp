@@ -12,6 +12,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <thread>
 
 namespace kiln {
 namespace {
@@ -129,6 +130,36 @@ TEST(LowerProgram, BigTensorsSplitIntoTasks) {
   int64_t n = 64 * 160 * 160;
   EXPECT_GE(p.launches[0].kernel.parallel_extent, n / 32768);
   EXPECT_LE(p.launches[0].kernel.parallel_extent, n / 16384 + 1);
+}
+
+TEST(LowerProgram, TaskSizeComesFromTheOptionsOfEachLowering) {
+  // 1x64x160x160 Sigmoid is one flat row of 1638400 elements, cut into tasks of task_elems
+  // (LowerOptions::task_elems; 0: 16384). Lowerings with different sizes, one after another
+  // and at the same time on two threads, do not see each other's setting.
+  Case c;
+  Value *x = c.input(DType::f32, {1, 64, 160, 160});
+  c.out(OpKind::Sigmoid, {x});
+  auto extent = [&](int64_t task_elems) {
+    LowerOptions o;
+    o.task_elems = task_elems;
+    return lower(c.g, o).launches.at(0).kernel.parallel_extent;
+  };
+  EXPECT_EQ(extent(0), 1638400 / 16384);
+  EXPECT_EQ(extent(1024), 1638400 / 1024);
+  EXPECT_EQ(extent(0), 1638400 / 16384);
+  int wrong_small = 0, wrong_default = 0; // lowerings that got the other thread's task size
+  std::thread t1([&] {
+    for (int i = 0; i < 20; ++i)
+      wrong_small += extent(1024) != 1600;
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < 20; ++i)
+      wrong_default += extent(0) != 100;
+  });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(wrong_small, 0);
+  EXPECT_EQ(wrong_default, 0);
 }
 
 TEST(LowerProgram, ResizeNames) {

@@ -11,6 +11,7 @@
 #include "passes/Fuse.h"
 #include "passes/PassManager.h"
 
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <random>
 #include <sstream>
@@ -464,7 +465,7 @@ TEST(PassManager, ReportsTimesChangesAndPrintsAfterChange) {
   PassOptions opt;
   opt.print = PassOptions::Print::AfterChange;
   opt.print_to = &os;
-  opt.verify = true;
+  opt.verify_each_pass = true;
   PassReport report;
   run_graph_passes(*g, parse_pipeline("O2"), opt, &report);
   ASSERT_EQ(report.size(), 6u);
@@ -476,18 +477,66 @@ TEST(PassManager, ReportsTimesChangesAndPrintsAfterChange) {
   EXPECT_NE(os.str().find(R"(activation="relu")"), std::string::npos);
 }
 
+namespace {
+/// A buggy pass: drops the inputs of the graph's second node.
+bool drop_second_node_inputs(Graph &g) {
+  const_cast<Node *>(g.nodes()[1].get())->inputs.clear();
+  return true;
+}
+} // namespace
+
 TEST(PassManager, VerificationNamesTheBrokenPass) {
-  // A registered pass cannot be broken on purpose, so break the graph the way a buggy fuse
-  // would (an input dropped) and check the verifier the manager calls reports it.
   std::unique_ptr<Graph> g = parse_graph(conv_graph("  %y = Relu(%c) : f32[1,2,3,3]\n"));
-  const_cast<Node *>(g->nodes()[1].get())->inputs.clear();
+  const PassInfo broken{"broken", PassLevel::Graph, "test: drops inputs", drop_second_node_inputs,
+                        nullptr};
   PassOptions opt;
-  opt.verify = true;
+  opt.verify_each_pass = true;
+  try {
+    run_graph_pass(*g, broken, opt);
+    FAIL() << "no error";
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("pass 'broken' broke the graph: "), std::string::npos)
+        << e.what();
+  }
+  // Off: the pass runs unchecked (the broken graph stays for whoever reads it next).
+  std::unique_ptr<Graph> g2 = parse_graph(conv_graph("  %y = Relu(%c) : f32[1,2,3,3]\n"));
+  opt.verify_each_pass = false;
+  PassReport report;
+  run_graph_pass(*g2, broken, opt, &report);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].name, "broken");
+  EXPECT_TRUE(g2->nodes()[1]->inputs.empty());
+}
+
+TEST(PassManager, AnInvalidInputGraphIsNotBlamedOnThePipeline) {
+  std::unique_ptr<Graph> g = parse_graph(conv_graph("  %y = Relu(%c) : f32[1,2,3,3]\n"));
+  drop_second_node_inputs(*g);
+  PassOptions opt;
+  opt.verify_each_pass = true;
   try {
     run_graph_passes(*g, parse_pipeline("cse"), opt);
     FAIL() << "no error";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string(e.what()).find("pass 'cse' broke the graph"), std::string::npos)
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("the graph is invalid before the first pass: "),
+              std::string::npos)
         << e.what();
   }
+}
+
+TEST(PassManager, VerificationDefaultsOnInDebugOrWithKilnVerifyPasses) {
+  const char *old = std::getenv("KILN_VERIFY_PASSES");
+  std::string saved = old ? old : "";
+  ::setenv("KILN_VERIFY_PASSES", "1", 1);
+  EXPECT_TRUE(verify_passes_by_default());
+  EXPECT_TRUE(PassOptions{}.verify_each_pass);
+  ::setenv("KILN_VERIFY_PASSES", "0", 1);
+#ifdef NDEBUG
+  EXPECT_FALSE(verify_passes_by_default());
+#else
+  EXPECT_TRUE(verify_passes_by_default());
+#endif
+  if (old)
+    ::setenv("KILN_VERIFY_PASSES", saved.c_str(), 1);
+  else
+    ::unsetenv("KILN_VERIFY_PASSES");
 }

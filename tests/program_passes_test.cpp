@@ -1,10 +1,13 @@
-// Program passes (passes/ProgramPasses.h) and the memory plan (runtime/Schedule.h): concat
+// Program passes (passes/ProgramPasses.h) and the memory plan (passes/MemPlan.h): concat
 // elimination removes the copy launches and leaves views that compute the same outputs as the
-// reference interpreter; the arena plan never overlaps live buffers, views included, and its
-// lower bound is the busiest launch's live bytes.
+// reference interpreter; the arena plan never overlaps live buffers, views included, its lower
+// bound is the busiest launch's live bytes, and the runtime places buffers where it says.
 #include "LowerTestUtil.h"
 
+#include "passes/MemPlan.h"
+#include "passes/PassManager.h"
 #include "passes/ProgramPasses.h"
+#include "passes/ProgramVerifier.h"
 #include "runtime/Schedule.h"
 
 #include <gtest/gtest.h>
@@ -352,6 +355,235 @@ TEST(ArenaPlan, RandomPlansStayDisjointAndNearTheBound) {
       }
   }
   EXPECT_LT(worst, 1.5);
+}
+
+TEST(ArenaPlan, LiveBuffersNeverOverlap) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<ArenaRequest> req;
+    int n = 5 + int(rng() % 40);
+    int64_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      int first = int(rng() % 30);
+      int last = first + int(rng() % 8);
+      int64_t bytes = 1 + int64_t(rng() % 5000);
+      req.push_back({bytes, first, last});
+      sum += (bytes + 63) / 64 * 64;
+    }
+    ArenaPlan plan = plan_arena(req);
+    EXPECT_LE(plan.bytes, sum);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(plan.offsets[i] % 64, 0);
+      EXPECT_LE(plan.offsets[i] + req[i].bytes, plan.bytes);
+      for (int j = i + 1; j < n; ++j) {
+        int64_t oi = plan.offsets[i], oj = plan.offsets[j];
+        bool live_together = req[i].first <= req[j].last && req[j].first <= req[i].last;
+        bool disjoint = oi + req[i].bytes <= oj || oj + req[j].bytes <= oi;
+        EXPECT_TRUE(!live_together || disjoint) << "buffers " << i << " and " << j;
+      }
+    }
+  }
+}
+
+TEST(ArenaPlan, ReusesMemoryOfDeadBuffers) {
+  // A chain a -> b -> c -> d: each buffer dies after the next is made, so two slots suffice.
+  std::vector<ArenaRequest> req = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
+  EXPECT_EQ(plan_arena(req).bytes, 2 * 1024);
+}
+
+namespace {
+/// x -> [pack w: weight-only] -> k1(x, packed) -> t1 -> k2 -> t2 -> k3 writes v (a view of t3)
+/// -> k4(t3) -> y; outputs y and t2 (not an Output buffer: copied out after the run).
+Program hand_built_program() {
+  Program p;
+  auto add = [&](const std::string &name, int64_t numel, BufferDecl::Kind kind) {
+    BufferDecl b;
+    b.name = name;
+    b.dtype = DType::f32;
+    b.shape = {numel};
+    b.kind = kind;
+    if (kind == BufferDecl::Kind::Constant)
+      b.constant = Tensor(DType::f32, {numel});
+    p.buffers.push_back(std::move(b));
+    return int(p.buffers.size()) - 1;
+  };
+  using K = BufferDecl::Kind;
+  int x = add("x", 16, K::Input), w = add("w", 16, K::Constant);
+  int packed = add("packed", 16, K::Intermediate);
+  p.buffers[packed].weight_only = true;
+  int t1 = add("t1", 100, K::Intermediate), t2 = add("t2", 16, K::Intermediate);
+  int t3 = add("t3", 64, K::Intermediate), v = add("v", 32, K::Intermediate);
+  p.buffers[v].alias_of = t3;
+  p.buffers[v].alias_offset = 64;
+  int y = add("y", 16, K::Output);
+  auto launch = [&](std::vector<int> args, bool weight_only) {
+    Launch l;
+    l.args = std::move(args);
+    l.weight_only = weight_only;
+    p.launches.push_back(std::move(l));
+  };
+  launch({w, packed}, true);
+  launch({x, packed, t1}, false);
+  launch({t1, t2}, false);
+  launch({t2, v}, false);
+  launch({t3, y}, false);
+  p.inputs = {x};
+  p.outputs = {y, t2};
+  return p;
+}
+} // namespace
+
+TEST(MemPlan, LifetimesFollowTheReplayViewsAndCopiedOutputs) {
+  // Replay launches 0..3 (the packing runs at capture). t1: 448 bytes (rounded), live 0..1;
+  // t2: 64, live 1..4 (copied out at the end); t3: 256, live 2..3 (its view v is written at 2).
+  // Busiest launch: 1 (t1 + t2 = 512). Largest first: t1 at 0, t3 at 0 (t1 is dead by then),
+  // t2 above both.
+  Program p = hand_built_program();
+  MemPlan m = plan_memory(p);
+  EXPECT_EQ(m.offset, (std::vector<int64_t>{-1, -1, -1, 0, 448, 0, -1, -1}));
+  EXPECT_EQ(m.arena_bytes, 512);
+  EXPECT_EQ(m.lower_bound, 512);
+  EXPECT_EQ(m.naive_bytes, 448 + 64 + 256);
+
+  // Without `memplan`: the same buffers, each its own bytes in buffer order.
+  p.plan_memory = false;
+  MemPlan naive = plan_memory(p);
+  EXPECT_EQ(naive.offset, (std::vector<int64_t>{-1, -1, -1, 0, 448, 512, -1, -1}));
+  EXPECT_EQ(naive.arena_bytes, 768);
+  EXPECT_EQ(naive.lower_bound, 512);
+  EXPECT_EQ(naive.naive_bytes, 768);
+}
+
+TEST(MemPlan, TheRuntimePlacesArenaBuffersWhereThePlanSays) {
+  for (bool planned : {true, false}) {
+    ConcatGraph cg;
+    Program p = lower(cg.g);
+    ASSERT_TRUE(eliminate_concat(p));
+    p.plan_memory = planned;
+    MemPlan m = plan_memory(p);
+    std::unique_ptr<Executable> ex = capture_program(p);
+    const ScheduleDesc &d = ex->desc();
+    EXPECT_EQ(d.arena_bytes, m.arena_bytes);
+    EXPECT_EQ(d.arena_lower_bound_bytes, m.lower_bound);
+    EXPECT_EQ(d.arena_naive_bytes, m.naive_bytes);
+    int in_arena = 0;
+    for (size_t b = 0; b < d.buffers.size(); ++b) {
+      const SlotDesc &s = d.buffers[b];
+      bool root_in_arena = s.place == Place::Arena && s.view_of < 0;
+      EXPECT_EQ(root_in_arena, m.offset[b] >= 0) << s.name;
+      if (root_in_arena) {
+        EXPECT_EQ(s.offset, m.offset[b]) << s.name;
+        ++in_arena;
+      }
+    }
+    EXPECT_GT(in_arena, 2);
+  }
+}
+
+TEST(ProgramVerifier, LoweredAndConcatEliminatedProgramsAreValid) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  EXPECT_NO_THROW(verify_program(p));
+  ASSERT_TRUE(eliminate_concat(p));
+  EXPECT_NO_THROW(verify_program(p));
+}
+
+namespace {
+std::string verify_error(const Program &p) {
+  try {
+    verify_program(p);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST(ProgramVerifier, NamesWhatIsBroken) {
+  ConcatGraph cg;
+  const Program lowered = lower(cg.g);
+  ASSERT_GE(lowered.launches.size(), 2u);
+  const Launch &l0 = lowered.launches[0];
+  const std::string launch0 = "launch 0 (" + l0.kernel.name + "): ";
+
+  Program p = lowered;
+  p.launches[0].args.pop_back();
+  EXPECT_EQ(verify_error(p), launch0 + std::to_string(l0.args.size() - 1) + " args for " +
+                                 std::to_string(l0.args.size()) + " kernel params");
+
+  p = lowered;
+  p.launches[0].args[0] = int(p.buffers.size());
+  EXPECT_EQ(verify_error(p), launch0 + "arg 0 names buffer " + std::to_string(p.buffers.size()) +
+                                 " of " + std::to_string(p.buffers.size()));
+
+  p = lowered;
+  p.buffers[p.launches[0].args[0]].dtype = DType::f16;
+  EXPECT_NE(verify_error(p).find(launch0 + "arg 0 binds buffer '"), std::string::npos)
+      << verify_error(p);
+
+  // Views: inside a root, and an intermediate.
+  Program v = lowered;
+  ASSERT_TRUE(eliminate_concat(v));
+  int view = -1;
+  for (size_t b = 0; b < v.buffers.size() && view < 0; ++b)
+    if (v.buffers[b].alias_of >= 0)
+      view = int(b);
+  ASSERT_GE(view, 0);
+  const BufferDecl &vb = v.buffers[view];
+  const BufferDecl &root = v.buffers[vb.alias_of];
+  const int64_t root_bytes = shape_numel(root.shape) * int64_t(dtype_size(root.dtype));
+  const int64_t view_bytes = shape_numel(vb.shape) * int64_t(dtype_size(vb.dtype));
+  p = v;
+  p.buffers[view].alias_offset = root_bytes - view_bytes + 4;
+  EXPECT_EQ(verify_error(p), "buffer '" + vb.name + "': bytes [" +
+                                 std::to_string(root_bytes - view_bytes + 4) + ", " +
+                                 std::to_string(root_bytes + 4) + ") lie outside '" + root.name +
+                                 "' (" + std::to_string(root_bytes) + " bytes)");
+  p = v;
+  p.buffers[view].kind = BufferDecl::Kind::Output;
+  EXPECT_EQ(verify_error(p), "buffer '" + vb.name + "': a view must be an intermediate buffer");
+}
+
+namespace {
+/// A buggy program pass: drops the last argument of the first launch.
+bool drop_an_argument(Program &p) {
+  p.launches.at(0).args.pop_back();
+  return true;
+}
+} // namespace
+
+TEST(ProgramVerifier, ThePassManagerNamesThePassThatBrokeTheProgram) {
+  ConcatGraph cg;
+  Program p = lower(cg.g);
+  const PassInfo broken{"broken", PassLevel::Program, "test: drops an argument", nullptr,
+                        drop_an_argument};
+  PassOptions opt;
+  opt.verify_each_pass = true;
+  try {
+    run_program_pass(p, broken, opt);
+    FAIL() << "no error";
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("pass 'broken' broke the program: launch 0 ("),
+              std::string::npos)
+        << e.what();
+  }
+  // The registered pipeline keeps the program valid.
+  Program q = lower(cg.g);
+  PassReport report;
+  run_program_passes(q, parse_pipeline("O3"), opt, &report);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].name, "concat");
+  EXPECT_TRUE(report[0].changed);
+  // A lowering bug is not blamed on the first pass.
+  q.launches.at(0).args.pop_back();
+  try {
+    run_program_passes(q, parse_pipeline("O3"), opt);
+    FAIL() << "no error";
+  } catch (const InternalError &e) {
+    EXPECT_NE(std::string(e.what()).find("the lowered program is invalid: launch 0 ("),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 } // namespace

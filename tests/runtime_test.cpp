@@ -249,42 +249,6 @@ TEST(Hash, ChecksumSeesEveryByte) {
 
 // ---- memory plan ----
 
-TEST(MemoryPlan, LiveBuffersNeverOverlap) {
-  std::mt19937 rng(7);
-  for (int trial = 0; trial < 50; ++trial) {
-    std::vector<ArenaRequest> req;
-    int n = 5 + int(rng() % 40);
-    int64_t sum = 0;
-    for (int i = 0; i < n; ++i) {
-      int first = int(rng() % 30);
-      int last = first + int(rng() % 8);
-      int64_t bytes = 1 + int64_t(rng() % 5000);
-      req.push_back({bytes, first, last});
-      sum += (bytes + 63) / 64 * 64;
-    }
-    int64_t arena = 0;
-    std::vector<int64_t> off = plan_arena(req, &arena);
-    EXPECT_LE(arena, sum);
-    for (int i = 0; i < n; ++i) {
-      EXPECT_EQ(off[i] % 64, 0);
-      EXPECT_LE(off[i] + req[i].bytes, arena);
-      for (int j = i + 1; j < n; ++j) {
-        bool live_together = req[i].first <= req[j].last && req[j].first <= req[i].last;
-        bool disjoint = off[i] + req[i].bytes <= off[j] || off[j] + req[j].bytes <= off[i];
-        EXPECT_TRUE(!live_together || disjoint) << "buffers " << i << " and " << j;
-      }
-    }
-  }
-}
-
-TEST(MemoryPlan, ReusesMemoryOfDeadBuffers) {
-  // A chain a -> b -> c -> d: each buffer dies after the next is made, so two slots suffice.
-  std::vector<ArenaRequest> req = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
-  int64_t arena = 0;
-  plan_arena(req, &arena);
-  EXPECT_EQ(arena, 2 * 1024);
-}
-
 TEST(MemoryPlan, CompiledScheduleHasNoOverlapsAndDropsWeightOnlyLaunches) {
   ImportOptions io;
   io.input_shapes["x"] = {1, 3, 8, 8};

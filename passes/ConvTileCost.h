@@ -1,0 +1,38 @@
+#pragma once
+/// The conv tile cost model: the geometry of a 2-D conv and the register tile the CPU conv
+/// kernel (passes/LowerConv.cpp) computes it in, chosen per layer by a rough cycle model.
+///
+///   ConvGeom g = conv_geom(node, x, w, y);            // passes/LowerConvUtil.h
+///   ConvTiles t = choose_conv_tiles(g, opt);         // e.g. 8 channels x 2 vectors of 16
+///   // one work item: t.ocb x (t.nv * t.lanes) outputs per step, rows of t.row_len pixels
+#include "passes/Lower.h"
+
+#include <cstdint>
+
+namespace kiln {
+
+/// The geometry of a 2-D conv (NCHW, weights [M][C/group][KH][KW]).
+struct ConvGeom {
+  int64_t n, c, h, w, m, oh, ow, kh, kw, group, cg, mg, sh, sw, dh, dw, pt, pl;
+  bool is_pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w;
+  }
+  bool is_depthwise() const { return group > 1 && cg == 1 && mg == 1; }
+};
+
+/// Register tile of the conv kernels: `ocb` output channels x `nv` vectors of `lanes` output
+/// pixels, accumulated in registers; pixels are walked as `rows` rows of `row_len` (for
+/// 1x1/s1/p0 convs the whole OH*OW plane is cut into rows of similar length instead of image
+/// rows, so narrow images do not waste lanes).
+struct ConvTiles {
+  int64_t ocb = 8, nv = 2, lanes = 16;
+  bool flat = false;
+  int64_t rows = 1, row_len = 1;
+};
+
+/// The one place CPU conv tile sizes are chosen: the candidate tile with the most useful FMAs
+/// per modelled cycle, within the register file of opt.vector_lanes_f32. The `tile` pass
+/// options apply: tile off is one channel x one vector; tile_oc / tile_px give the sizes.
+ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt);
+
+} // namespace kiln
