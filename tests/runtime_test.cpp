@@ -5,9 +5,11 @@
 #include "frontend/OnnxImporter.h"
 #include "ir/Reference.h"
 #include "runtime/CacheFile.h"
+#include "runtime/CompiledSchedule.h"
 #include "runtime/Compiler.h"
 #include "runtime/Hash.h"
-#include "runtime/Schedule.h"
+#include "runtime/Manifest.h"
+#include "runtime/RunState.h"
 #include "runtime/ThreadPool.h"
 
 #include <atomic>
@@ -292,8 +294,8 @@ TEST(MemoryPlan, CompiledScheduleHasNoOverlapsAndDropsWeightOnlyLaunches) {
   CpuBackend &be = llvm_cpu_backend();
   CompileResult cr = compile_graph(*g, be, "default");
   std::unique_ptr<LoadedModule> loaded = be.load(cr.module);
-  std::unique_ptr<Executable> ex =
-      Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  std::unique_ptr<CompiledSchedule> ex = CompiledSchedule::capture(
+      cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
   const ScheduleDesc &d = ex->desc();
   EXPECT_EQ(d.launches.size() + size_t(d.weight_only_launches), cr.program.launches.size());
   // Lifetimes from the replay list; arena buffers alive at the same launch must be disjoint.
