@@ -68,8 +68,11 @@ bool fuse_elementwise_chains(Graph &g) {
     const Value *out = root->outputs[0];
     // Grow the group: a producer joins once every use of its value is inside the group.
     std::vector<Node *> group = {root};
-    std::vector<const Node *> copies;    // duplicable members that stay for their other users
-    std::map<const Value *, int> inside; // uses of each value by group members
+    std::vector<const Node *> copies; // duplicable members that stay for their other users
+    // Uses of each value by group members, in value-id order (the loop below takes the first
+    // producer that can join: by address, the grouping would depend on the heap's layout).
+    auto by_id = [](const Value *a, const Value *b) { return a->id < b->id; };
+    std::map<const Value *, int, decltype(by_id)> inside(by_id);
     for (Value *v : root->inputs)
       ++inside[v];
     for (bool grew = true; grew && group.size() < kMaxSteps;) {
