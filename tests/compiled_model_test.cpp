@@ -1,6 +1,7 @@
 // One compiled model, many threads (kiln::CompiledModel / kiln::InferRequest), and .kiln
 // determinism, on the YOLOX-Nano model shipped in models/ at a small input shape.
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,17 @@
 
 namespace fs = std::filesystem;
 using namespace kiln;
+
+// Counts every allocation of this process, to check that steady-state runs make none.
+static std::atomic<long> g_allocations{0};
+void *operator new(size_t n) {
+  ++g_allocations;
+  if (void *p = std::malloc(n ? n : 1))
+    return p;
+  throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -151,6 +163,30 @@ TEST(CompiledModel, RequestsHaveTheirOwnArenaAndShareCodeAndWeights) {
   const void *where = ax[0].tensor.data();
   ASSERT_TRUE(a->run({{"images", x}}, ax).ok());
   EXPECT_EQ(ax[0].tensor.data(), where);
+}
+
+TEST(CompiledModel, SteadyStateRunsAllocateNothing) {
+  Result<std::shared_ptr<const CompiledModel>> model =
+      CompiledModel::open(kModel, options(shared_cache(), 2));
+  ASSERT_TRUE(model.ok()) << model.error();
+  long before = g_allocations.load();
+  Result<InferRequest> r = (*model)->create_request();
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(g_allocations.load() - before, 0) << "the counter must see the request's arena";
+  std::vector<NamedTensor> in = {{"images", image(3)}}, out;
+  ASSERT_TRUE(r->run(in, out).ok()); // the first run allocates the outputs
+  before = g_allocations.load();
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(r->run(in, out).ok());
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  // The same for a Session's replay.
+  Result<Session> s = Session::open(kModel, options(shared_cache(), 2));
+  ASSERT_TRUE(s.ok()) << s.error();
+  ASSERT_TRUE(s->run(in, out).ok());
+  before = g_allocations.load();
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(s->run(in, out).ok());
+  EXPECT_EQ(g_allocations.load() - before, 0);
 }
 
 TEST(CompiledModel, SavedFileRunsTheSameAndErrorsAreValues) {
