@@ -1,6 +1,8 @@
 // kiln::Session: the lazy JIT. run() finds the schedule for its input shapes and dtypes; a
 // miss loads it from the cache folder or compiles and captures it (and writes the cache), then
-// every run replays it.
+// every run replays it. Each schedule is a CompiledSchedule (shared, immutable) plus this
+// session's RunState. CompiledModel::open is here too: a Session compiles or loads the one
+// schedule and the CompiledModel keeps it (CompiledModel.cpp runs it).
 #include "codegen/llvm/LlvmBackend.h"
 #include "frontend/OnnxImporter.h"
 #include "ir/AtomicFile.h"
