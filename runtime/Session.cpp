@@ -432,7 +432,7 @@ template <class F> Status exclusive(Session::Impl &impl, F &&f) {
   std::unique_lock lock(impl.busy, std::try_to_lock);
   if (!lock.owns_lock())
     return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
+                           "thread, or one CompiledModel with an InferRequest per thread");
   return guarded(std::forward<F>(f));
 }
 
