@@ -189,6 +189,27 @@ TEST(CompiledModel, SteadyStateRunsAllocateNothing) {
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
 
+TEST(CompiledModel, ProfiledRequestTimesEveryLaunch) {
+  SessionOptions o = options(shared_cache(), 2);
+  o.profile = true;
+  Result<std::shared_ptr<const CompiledModel>> model = CompiledModel::open(kModel, o);
+  ASSERT_TRUE(model.ok()) << model.error();
+  Result<InferRequest> r = (*model)->create_request();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->profile().empty()) << "no run yet";
+  std::vector<NamedTensor> out;
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(r->run({{"images", image(5)}}, out).ok());
+  std::vector<LaunchProfile> p = r->profile();
+  ASSERT_EQ(int(p.size()), (*model)->stats().kernels);
+  for (const LaunchProfile &l : p) {
+    EXPECT_FALSE(l.node.empty());
+    EXPECT_FALSE(l.kernel.empty());
+    EXPECT_GT(l.extent, 0);
+    EXPECT_GE(l.ms, 0.0);
+  }
+}
+
 TEST(CompiledModel, SavedFileRunsTheSameAndErrorsAreValues) {
   TempDir dir;
   Result<std::shared_ptr<const CompiledModel>> model =
