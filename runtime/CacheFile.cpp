@@ -1,11 +1,11 @@
 #include "runtime/CacheFile.h"
 
+#include "ir/AtomicFile.h"
 #include "ir/Error.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <filesystem>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,35 +90,17 @@ void write_cache_file(const std::string &path, const Digest &key, std::string_vi
   h.body_checksum = checksum64(body.data(), body.size());
   h.header_checksum = header_checksum(h);
 
-  // A unique temporary name in the same folder, so the rename is atomic and concurrent writers
-  // (two processes compiling the same model) never see each other's half-written file.
-  std::string tmp = path + ".tmpXXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
-    throw Error("cannot write cache file " + path + ": " + errno_str());
+  // A unique temporary in the same folder, fsynced, renamed: concurrent writers (two
+  // processes compiling the same model) never see each other's half-written file.
   uint8_t head[kBodyStart] = {};
   std::memcpy(head, &h, sizeof h);
-  bool ok = ::fchmod(fd, 0644) == 0 && pwrite_all(fd, head, sizeof head, 0) &&
-            pwrite_all(fd, body.data(), body.size(), kBodyStart) && ::fsync(fd) == 0;
-  std::string why = ok ? "" : errno_str();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    why = errno_str();
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    why = errno_str();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw Error("cannot write cache file " + path + ": " + why);
-  }
-  // Make the rename itself durable; failing to is harmless (the file is complete either way).
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  try {
+    write_file_atomically_fd(path, [&](int fd) {
+      return pwrite_all(fd, head, sizeof head, 0) &&
+             pwrite_all(fd, body.data(), body.size(), kBodyStart);
+    });
+  } catch (const Error &e) {
+    throw Error(std::string("cannot write cache file ") + e.what());
   }
 }
 

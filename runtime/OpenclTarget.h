@@ -14,9 +14,9 @@
 ///
 /// Replay: write the inputs, enqueue every launch (arguments were set once, at load), copy
 /// out, read the outputs, one clFinish. No allocation, no host synchronisation in between.
+#include "runtime/CompiledSchedule.h"
 #include "runtime/Compiler.h"
 #include "runtime/OpenclDevice.h"
-#include "runtime/Schedule.h"
 
 #include <memory>
 #include <string>

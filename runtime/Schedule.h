@@ -1,26 +1,18 @@
 #pragma once
-/// The schedule: what compilation produces and the cache stores. A buffer table (every buffer
-/// placed in the caller's inputs/outputs, the weights block or the activation arena), the
-/// ordered replay launch list, and the kernels' code. Executable turns it into a flat pointer
-/// table so that replay is: patch input/output pointers, launch each kernel. Nothing allocates.
-///
-///   capture (on a compile):  run weight-only launches once into the weights block, keep only
-///                            the weights the replay reads, drop those launches
-///   replay (every run):      table[in slots] = inputs; table[out slots] = outputs;
-///                            for op in ops: pool.launch(op.fn, op.args, op.extent)
-#include "codegen/Backend.h"
-#include "passes/Lower.h"
-#include "runtime/ThreadPool.h"
+/// The schedule as data: what compilation produces and the cache stores. A buffer table (every
+/// buffer placed in the caller's inputs/outputs, the weights block or the activation arena),
+/// the ordered replay launch list and the kernels' names; and the arena planner that places
+/// the arena buffers. The code and weights live in a CompiledSchedule (CompiledSchedule.h),
+/// the per-run memory in a RunState (RunState.h), the JSON form in Manifest.h.
+#include "ir/DType.h"
+#include "ir/Tensor.h"
 
-#include <memory>
-#include <nlohmann/json.hpp>
-#include <span>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
-
-class CacheFile;
 
 enum class Place : uint8_t { None, Input, Output, Weights, Arena };
 
@@ -60,76 +52,5 @@ struct ScheduleDesc {
   int64_t arena_lower_bound_bytes = 0, arena_naive_bytes = 0;
 };
 
-nlohmann::json schedule_to_json(const ScheduleDesc &d);
-/// Parses and bounds-checks a manifest's schedule; throws CacheFileError("corrupt", ...).
-ScheduleDesc schedule_from_json(const nlohmann::json &j, size_t weights_size);
-
-/// 64-byte aligned, zero-filled heap memory.
-class AlignedBytes {
-public:
-  AlignedBytes() = default;
-  explicit AlignedBytes(size_t n);
-  uint8_t *data() const { return data_.get(); }
-  size_t size() const { return size_; }
-
-private:
-  struct Free {
-    void operator()(uint8_t *p) const;
-  };
-  std::unique_ptr<uint8_t, Free> data_;
-  size_t size_ = 0;
-};
-
-/// A schedule ready to replay.
-class Executable {
-public:
-  /// From a fresh compile: plans memory, runs the weight-only launches (the capture), keeps the
-  /// weights the replay needs. `launch_kernel[i]` is the module kernel of program launch i.
-  static std::unique_ptr<Executable> capture(const Program &p,
-                                             const std::vector<int> &launch_kernel,
-                                             CompiledModule module,
-                                             std::unique_ptr<LoadedModule> loaded);
-  /// From a validated cache file (kept mapped: the weights are used in place).
-  static std::unique_ptr<Executable> from_cache(ScheduleDesc desc, std::unique_ptr<CacheFile> file,
-                                                std::unique_ptr<LoadedModule> loaded);
-  ~Executable();
-
-  const ScheduleDesc &desc() const { return desc_; }
-  std::span<const uint8_t> object() const { return object_; }
-  std::span<const uint8_t> weights() const { return {weights_, size_t(desc_.weights_bytes)}; }
-
-  /// One replay. inputs/outputs: data pointers in model order, of the schedule's types.
-  /// launch_ms: when given, each launch's wall time is added to launch_ms[i] (one per launch
-  /// of desc().launches); the clock is read only then.
-  void run(ThreadPool &pool, const void *const *inputs, void *const *outputs,
-           double *launch_ms = nullptr);
-
-private:
-  Executable() = default;
-  void link(LoadedModule &loaded);
-  uint8_t *slot_ptr(int buffer, const void *const *inputs, void *const *outputs) const;
-
-  ScheduleDesc desc_;
-  std::unique_ptr<LoadedModule> loaded_;
-  std::vector<uint8_t> object_storage_;
-  std::unique_ptr<CacheFile> file_;
-  std::span<const uint8_t> object_;
-  AlignedBytes weights_storage_, arena_;
-  uint8_t *weights_ = nullptr;
-
-  struct Op {
-    KernelFn fn;
-    void *const *args;
-    int64_t extent;
-  };
-  std::vector<void *> table_; ///< every launch's argument pointers, back to back
-  std::vector<Op> ops_;
-  struct Patch {
-    size_t slot;
-    int io;
-    int64_t offset; ///< a view into the input/output tensor
-  };
-  std::vector<Patch> input_patches_, output_patches_;
-};
 
 } // namespace kiln

@@ -1,12 +1,18 @@
 // kiln::Session: the lazy JIT. run() finds the schedule for its input shapes and dtypes; a
 // miss loads it from the cache folder or compiles and captures it (and writes the cache), then
-// every run replays it.
+// every run replays it. Each schedule is a CompiledSchedule (shared, immutable) plus this
+// session's RunState. CompiledModel::open is here too: a Session compiles or loads the one
+// schedule and the CompiledModel keeps it (CompiledModel.cpp runs it).
 #include "codegen/llvm/LlvmBackend.h"
 #include "frontend/OnnxImporter.h"
+#include "ir/AtomicFile.h"
+#include "runtime/Binding.h"
 #include "runtime/CacheFile.h"
+#include "runtime/CompiledModel.h"
 #include "runtime/Compiler.h"
+#include "runtime/Manifest.h"
 #include "runtime/OpenclTarget.h"
-#include "runtime/Schedule.h"
+#include "runtime/RunState.h"
 #include "runtime/ThreadPool.h"
 
 #include <chrono>
@@ -21,7 +27,6 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -30,13 +35,6 @@ namespace kiln {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-std::string type_str(ElementType t, const std::vector<int64_t> &shape) {
-  return std::string(element_type_name(t)) + "[" + shape_str(shape) + "]";
-}
 
 // "images:f32:1x3x416x416;..." in model input order: the schedule map's key.
 std::string signature(const std::vector<TensorInfo> &inputs) {
@@ -71,19 +69,12 @@ void write_model_index(const std::string &file, const std::vector<TensorInfo> &i
                        const std::vector<TensorInfo> &outputs) {
   std::error_code ec;
   fs::create_directories(fs::path(file).parent_path(), ec);
-  std::string tmp = file + "." + std::to_string(::getpid()) + ".tmp";
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    o << nlohmann::json{{"inputs", infos_to_json(inputs)}, {"outputs", infos_to_json(outputs)}}
-             .dump();
-    if (!o) {
-      fs::remove(tmp, ec);
-      return;
-    }
+  try {
+    write_text_file(
+        file, nlohmann::json{{"inputs", infos_to_json(inputs)}, {"outputs", infos_to_json(outputs)}}
+                  .dump());
+  } catch (const Error &) {
   }
-  fs::rename(tmp, file, ec);
-  if (ec)
-    fs::remove(tmp, ec);
 }
 
 std::vector<TensorInfo> infos_of(const std::vector<Value *> &values) {
@@ -124,14 +115,13 @@ std::string default_cache_dir() {
   return "";
 }
 
-void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
-
 } // namespace
 
-/// One compiled schedule with its model-level view.
+/// One compiled schedule with its model-level view, and this session's state for running it.
 struct Entry {
   std::vector<TensorInfo> inputs, outputs;
-  std::unique_ptr<Executable> exec;
+  std::shared_ptr<const CompiledSchedule> exec;
+  std::unique_ptr<RunState> state;  ///< target cpu: arena and launch table, made on first run
   std::unique_ptr<OpenclRunner> cl; ///< --target opencl: replays exec's schedule on the device
   Digest key{};
   std::string manifest; ///< as stored in the .kiln file
@@ -157,12 +147,13 @@ struct Session::Impl {
   CpuBackend *backend = nullptr;
   std::unique_ptr<OpenclDevice> ocl; ///< --target opencl; backend is then ocl_kernels
   std::unique_ptr<CpuBackend> ocl_kernels;
-  std::unique_ptr<ThreadPool> pool;
+  std::shared_ptr<ThreadPool> pool; ///< the process's pool of opt.threads (shared_thread_pool)
   std::map<std::string, std::unique_ptr<Entry>> schedules;
   Entry *last = nullptr;
   SessionStats stats;
   std::mutex busy;
   // Per-run scratch, sized once per schedule so replay allocates nothing.
+  std::vector<const HostTensor *> found;
   std::vector<const void *> in_ptrs;
   std::vector<void *> out_ptrs;
 
@@ -227,7 +218,7 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
   }
   e->key = f->key();
   e->manifest = std::string(f->manifest());
-  e->exec = Executable::from_cache(std::move(desc), std::move(f), std::move(loaded));
+  e->exec = CompiledSchedule::from_cache(std::move(desc), std::move(f), std::move(loaded));
   if (ocl)
     e->cl = opencl_load(*ocl, *e->exec, file);
   stats.load_ms = ms_since(t0);
@@ -279,8 +270,8 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     e->cl = std::move(c.runner);
   } else {
     std::unique_ptr<LoadedModule> loaded = backend->load(cr.module);
-    e->exec =
-        Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+    e->exec = CompiledSchedule::capture(cr.program, cr.launch_kernel, std::move(cr.module),
+                                        std::move(loaded));
   }
   e->key = key;
   nlohmann::json m = {{"format", "kiln-schedule"},
@@ -394,108 +385,54 @@ void Session::Impl::note(const Entry &e) {
 
 Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedTensor> &out) {
   // Bind inputs by name, in model order, without allocating (the model has few inputs).
-  in_ptrs.resize(inputs.size());
+  if (Status st = match_inputs(inputs, in, found); !st)
+    return st;
   const size_t n_in = inputs.size();
-  for (const NamedTensor &t : in) {
-    bool known = false;
-    for (const TensorInfo &i : inputs)
-      known = known || i.name == t.name;
-    if (!known) {
-      std::string names;
-      for (const TensorInfo &i : inputs)
-        names += (names.empty() ? "" : ", ") + i.name;
-      return Status::failure("the model has no input named '" + t.name + "' (inputs: " + names +
-                             ")");
-    }
-  }
-  auto find_input = [&](size_t i) -> const HostTensor * {
-    for (const NamedTensor &t : in)
-      if (t.name == inputs[i].name)
-        return &t.tensor;
-    return nullptr;
-  };
-  for (size_t i = 0; i < n_in; ++i) {
-    const HostTensor *t = find_input(i);
-    if (!t || !t->defined())
-      return Status::failure("missing input '" + inputs[i].name + "' (" +
-                             type_str(inputs[i].type, inputs[i].shape) + ")");
-  }
   // The last schedule usually matches: compare types and shapes in place.
   Entry *e = last;
-  for (size_t i = 0; e && i < n_in; ++i) {
-    const HostTensor *t = find_input(i);
-    if (t->type() != e->inputs[i].type || t->shape() != e->inputs[i].shape)
+  for (size_t i = 0; e && i < n_in; ++i)
+    if (found[i]->type() != e->inputs[i].type || found[i]->shape() != e->inputs[i].shape)
       e = nullptr;
-  }
   if (!e) {
     std::vector<TensorInfo> shapes = inputs;
     for (size_t i = 0; i < n_in; ++i) {
-      shapes[i].type = find_input(i)->type();
-      shapes[i].shape = find_input(i)->shape();
+      shapes[i].type = found[i]->type();
+      shapes[i].shape = found[i]->shape();
     }
     e = &schedule_for(shapes);
     last = e;
   }
+  in_ptrs.resize(n_in);
   for (size_t i = 0; i < n_in; ++i)
-    in_ptrs[i] = find_input(i)->data();
+    in_ptrs[i] = found[i]->data();
 
   // Outputs already of the right name, type and shape are reused as they are.
-  const size_t n_out = e->outputs.size();
-  bool reuse = out.size() == n_out;
-  for (size_t o = 0; reuse && o < n_out; ++o) {
-    const TensorInfo &info = e->outputs[o];
-    const HostTensor &t = out[o].tensor;
-    reuse = out[o].name == info.name && t.defined() && t.type() == info.type &&
-            t.shape() == info.shape && (t.data() || t.numel() == 0);
-  }
-  if (!reuse) {
-    out.clear();
-    for (const TensorInfo &info : e->outputs)
-      out.push_back({info.name, HostTensor(info.type, info.shape)});
-  }
-  out_ptrs.resize(n_out);
-  for (size_t o = 0; o < n_out; ++o)
-    out_ptrs[o] = out[o].tensor.data();
-  if (e->cl && opt.profile) {
+  bind_outputs(e->outputs, out, out_ptrs);
+  if (!e->cl && !e->state)
+    e->state = std::make_unique<RunState>(*e->exec);
+  double *launch_ms = nullptr;
+  if (opt.profile) {
     e->launch_ms.resize(e->exec->desc().launches.size());
-    e->cl->run(in_ptrs.data(), out_ptrs.data(), e->launch_ms.data()); // device times
+    launch_ms = e->launch_ms.data();
     ++e->profiled_runs;
-  } else if (e->cl)
-    e->cl->run(in_ptrs.data(), out_ptrs.data());
-  else if (opt.profile) {
-    e->launch_ms.resize(e->exec->desc().launches.size());
-    e->exec->run(*pool, in_ptrs.data(), out_ptrs.data(), e->launch_ms.data());
-    ++e->profiled_runs;
-  } else
-    e->exec->run(*pool, in_ptrs.data(), out_ptrs.data());
+  }
+  if (e->cl)
+    e->cl->run(in_ptrs.data(), out_ptrs.data(), launch_ms); // device times when profiling
+  else
+    e->state->run(*pool, in_ptrs.data(), out_ptrs.data(), launch_ms);
   return Status();
 }
 
 // ---- the public surface: no exception crosses it ----
 
 namespace {
-template <class F> Status guarded(F &&f) {
-  try {
-    return f();
-  } catch (const Error &e) {
-    return Status::failure(e.what());
-  } catch (const CacheFileError &e) {
-    return Status::failure(e.what());
-  } catch (const std::bad_alloc &) {
-    return Status::failure("out of memory");
-  } catch (const InternalError &e) {
-    return Status::failure(e.what()); // "internal error at FILE:LINE: ..."
-  } catch (const std::exception &e) {
-    return Status::failure(std::string("internal error: ") + e.what());
-  }
-}
 
 /// `f` under the session's busy lock (guarded), or a failure when another thread holds it.
 template <class F> Status exclusive(Session::Impl &impl, F &&f) {
   std::unique_lock lock(impl.busy, std::try_to_lock);
   if (!lock.owns_lock())
     return Status::failure("this session is running in another thread; use one session per "
-                           "thread");
+                           "thread, or one CompiledModel with an InferRequest per thread");
   return guarded(std::forward<F>(f));
 }
 
@@ -588,7 +525,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       }
       s.stats.import_ms = ms_since(t0);
     }
-    s.pool = std::make_unique<ThreadPool>(s.stats.threads);
+    s.pool = shared_thread_pool(s.stats.threads);
     return Status();
   });
   if (!st)
@@ -645,6 +582,36 @@ SessionStats Session::stats() const {
   SessionStats s = impl_->stats;
   s.llvm_codegen_runs = impl_->backend ? impl_->backend->codegen_runs() : 0;
   return s;
+}
+
+// ---- CompiledModel: a Session compiles (or loads) the one schedule, the model keeps it ----
+
+Result<std::shared_ptr<const CompiledModel>> CompiledModel::open(const std::string &path,
+                                                                 const SessionOptions &options) {
+  if (options.target != "cpu")
+    return Status::failure("CompiledModel: target '" + options.target +
+                           "' is not supported (only \"cpu\"); use a Session for it");
+  Result<Session> session = Session::open(path, options);
+  if (!session)
+    return Status::failure(session.error());
+  auto m = std::make_shared<CompiledModel::Impl>();
+  Status st = exclusive(*session->impl_, [&] {
+    Session::Impl &s = *session->impl_;
+    Entry &e = s.schedule_for(s.inputs);
+    m->inputs = e.inputs;
+    m->outputs = e.outputs;
+    m->schedule = e.exec;
+    m->key = e.key;
+    m->manifest = e.manifest;
+    m->pool = s.pool;
+    m->profile = s.opt.profile;
+    m->stats = s.stats;
+    m->stats.llvm_codegen_runs = s.backend->codegen_runs();
+    return Status();
+  });
+  if (!st)
+    return st;
+  return std::make_shared<const CompiledModel>(std::move(m));
 }
 
 std::vector<LaunchProfile> Session::profile() const {

@@ -1,6 +1,8 @@
 #include "runtime/ThreadPool.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -46,6 +48,10 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
     fn(args, 0, extent);
     return;
   }
+  if (busy_.test_and_set(std::memory_order_acquire)) {
+    fn(args, 0, extent); // another thread's launch holds the workers
+    return;
+  }
   // Static assignment: the caller runs chunk 0, worker i chunk i. Every worker acknowledges
   // every generation (even without a chunk), so no worker can still be reading this job when
   // the next one is written.
@@ -61,12 +67,13 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
   for (int spin = 0;; ++spin) {
     int p = pending_.load(std::memory_order_acquire);
     if (p == 0)
-      return;
+      break;
     if (spin < kSpinIterations)
       KILN_PAUSE();
     else
       pending_.wait(p, std::memory_order_acquire);
   }
+  busy_.clear(std::memory_order_release);
 }
 
 void ThreadPool::worker(int index) {
@@ -89,6 +96,22 @@ void ThreadPool::worker(int index) {
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
       pending_.notify_one();
   }
+}
+
+std::shared_ptr<ThreadPool> shared_thread_pool(int threads) {
+  if (threads <= 0)
+    threads = static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+  static std::mutex mutex;
+  static std::map<int, std::weak_ptr<ThreadPool>> pools;
+  std::lock_guard lock(mutex);
+  std::weak_ptr<ThreadPool> &slot = pools[threads];
+  std::shared_ptr<ThreadPool> pool = slot.lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(threads);
+    slot = pool;
+  }
+  return pool;
 }
 
 } // namespace kiln

@@ -3,10 +3,16 @@
 /// contiguous chunks, one per thread, and the calling thread takes the first. Workers wait on a
 /// generation counter (a short spin, then a futex wait through std::atomic::wait), so a launch
 /// costs no allocation and no lock.
+///
+/// Several threads may launch on one pool at once (the runs of many InferRequests or Sessions
+/// share the process's pool, shared_thread_pool): a launch that finds the pool busy with
+/// another thread's launch does not wait, it runs its whole range on its own thread. Kernels
+/// compute each index of [0, extent) independently, so the result does not depend on the split.
 #include "codegen/Backend.h"
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -22,6 +28,8 @@ public:
 
   int threads() const { return threads_; }
   /// Runs fn(args, b, e) over [0, extent) split in contiguous chunks; returns when all are done.
+  /// Thread-safe: while another thread's launch holds the workers, runs fn(args, 0, extent)
+  /// on the calling thread instead.
   void launch(KernelFn fn, void *const *args, int64_t extent);
 
 private:
@@ -38,6 +46,11 @@ private:
   std::atomic<uint32_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::atomic_flag busy_ = ATOMIC_FLAG_INIT; ///< a launch holds the workers
 };
+
+/// The process's pool of `threads` threads (0: the hardware's cores), shared by every Session,
+/// CompiledModel and InferRequest that asks for that many; it lives while one of them does.
+std::shared_ptr<ThreadPool> shared_thread_pool(int threads);
 
 } // namespace kiln

@@ -8,7 +8,8 @@
 #include "passes/PassManager.h"
 #include "passes/ProgramPasses.h"
 #include "passes/ProgramVerifier.h"
-#include "runtime/Schedule.h"
+#include "runtime/Manifest.h"
+#include "runtime/RunState.h"
 
 #include <gtest/gtest.h>
 
@@ -309,8 +310,9 @@ TEST(ArenaPlan, ScheduleWithViewsReplaysAndNeverOverlapsLiveRoots) {
   for (Tensor &t : got)
     out.push_back(t.raw());
   ThreadPool pool(2);
+  RunState state(*ex);
   for (int run = 0; run < 2; ++run) {
-    ex->run(pool, in.data(), out.data());
+    state.run(pool, in.data(), out.data());
     for (size_t i = 0; i < want.size(); ++i)
       expect_close(got[i], want[i], 1e-5,
                    "run " + std::to_string(run) + " output " + std::to_string(i));

@@ -5,9 +5,11 @@
 #include "frontend/OnnxImporter.h"
 #include "ir/Reference.h"
 #include "runtime/CacheFile.h"
+#include "runtime/CompiledSchedule.h"
 #include "runtime/Compiler.h"
 #include "runtime/Hash.h"
-#include "runtime/Schedule.h"
+#include "runtime/Manifest.h"
+#include "runtime/RunState.h"
 #include "runtime/ThreadPool.h"
 
 #include <atomic>
@@ -256,8 +258,8 @@ TEST(MemoryPlan, CompiledScheduleHasNoOverlapsAndDropsWeightOnlyLaunches) {
   CpuBackend &be = llvm_cpu_backend();
   CompileResult cr = compile_graph(*g, be, "default");
   std::unique_ptr<LoadedModule> loaded = be.load(cr.module);
-  std::unique_ptr<Executable> ex =
-      Executable::capture(cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  std::unique_ptr<CompiledSchedule> ex = CompiledSchedule::capture(
+      cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
   const ScheduleDesc &d = ex->desc();
   EXPECT_EQ(d.launches.size() + size_t(d.weight_only_launches), cr.program.launches.size());
   // Lifetimes from the replay list; arena buffers alive at the same launch must be disjoint.
@@ -289,6 +291,41 @@ TEST(MemoryPlan, CompiledScheduleHasNoOverlapsAndDropsWeightOnlyLaunches) {
   EXPECT_EQ(schedule_to_json(back), schedule_to_json(d));
 }
 
+TEST(RunState, StatesOfOneScheduleHaveTheirOwnArenasAndAgree) {
+  ImportOptions io;
+  io.input_shapes["x"] = {1, 3, 8, 8};
+  std::unique_ptr<Graph> g = import_onnx_bytes(tiny_model_bytes(), "", "tiny", io);
+  CpuBackend &be = llvm_cpu_backend();
+  CompileResult cr = compile_graph(*g, be, "default");
+  std::unique_ptr<LoadedModule> loaded = be.load(cr.module);
+  std::unique_ptr<const CompiledSchedule> ex = CompiledSchedule::capture(
+      cr.program, cr.launch_kernel, std::move(cr.module), std::move(loaded));
+  const int64_t arena = ex->desc().arena_bytes;
+  ASSERT_GT(arena, 0);
+  RunState a(*ex), b(*ex);
+  EXPECT_EQ(&a.schedule(), &b.schedule());
+  ASSERT_NE(a.arena(), nullptr);
+  ASSERT_NE(b.arena(), nullptr);
+  EXPECT_TRUE(a.arena() + arena <= b.arena() || b.arena() + arena <= a.arena())
+      << "two states share arena bytes";
+  // Interleaved: a runs x, b runs y, a runs x again; each matches the reference.
+  HostTensor x = make_input(8, 8, 1), y = make_input(8, 8, 2);
+  HostTensor ax(ElementType::f32, {1, 4, 8, 8}), by(ElementType::f32, {1, 4, 8, 8}),
+      ax2(ElementType::f32, {1, 4, 8, 8});
+  ThreadPool pool(2);
+  const void *in[1];
+  void *out[1];
+  in[0] = x.data(), out[0] = ax.data();
+  a.run(pool, in, out);
+  in[0] = y.data(), out[0] = by.data();
+  b.run(pool, in, out);
+  in[0] = x.data(), out[0] = ax2.data();
+  a.run(pool, in, out);
+  expect_close_to_reference(ax, x);
+  expect_close_to_reference(by, y);
+  EXPECT_TRUE(bitwise_equal(ax, ax2));
+}
+
 // ---- thread pool ----
 
 namespace {
@@ -313,6 +350,40 @@ TEST(ThreadPool, EveryIndexRunsExactlyOnce) {
       }
     }
   }
+}
+
+namespace {
+// args[0]: the launching thread's own hit counters.
+void mark_own(void *const *args, int64_t begin, int64_t end) {
+  auto *hits = static_cast<std::atomic<int> *>(args[0]);
+  for (int64_t i = begin; i < end; ++i)
+    hits[i].fetch_add(1);
+}
+} // namespace
+
+TEST(ThreadPool, ConcurrentLaunchesFromManyThreadsEachRunEveryIndexOnce) {
+  std::shared_ptr<ThreadPool> pool = shared_thread_pool(3);
+  EXPECT_EQ(pool, shared_thread_pool(3)) << "one pool per thread count in the process";
+  EXPECT_NE(pool, shared_thread_pool(2));
+  EXPECT_EQ(pool->threads(), 3);
+  constexpr int kThreads = 4, kExtent = 500;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      std::vector<std::atomic<int>> hits(kExtent);
+      void *args[1] = {hits.data()};
+      for (int rep = 0; rep < 200; ++rep) {
+        for (auto &h : hits)
+          h.store(0);
+        pool->launch(mark_own, args, kExtent);
+        for (int i = 0; i < kExtent; ++i)
+          bad += hits[i].load() != 1;
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 // ---- cache file ----

@@ -31,9 +31,22 @@
 ///
 /// Errors are values: nothing throws out of this API. Messages are one line.
 ///
-/// Threads: a Session is not safe for concurrent use. Use one Session per thread (sessions are
-/// independent and may run at the same time); a run() that finds its session busy in another
-/// thread fails at once with an error instead of waiting.
+/// Threads: a Session is not safe for concurrent use; a run() that finds its session busy in
+/// another thread fails at once with an error instead of waiting. To run one model from many
+/// threads, compile it once and give each thread its own request:
+///
+///   auto model = kiln::CompiledModel::open("yolox_nano.onnx", opt);  // compile or load, once
+///   if (!model)
+///     return std::fprintf(stderr, "%s\n", model.error().c_str()), 1;
+///   // in each thread:
+///   kiln::Result<kiln::InferRequest> req = (*model)->create_request();  // cheap
+///   kiln::Status st = req->run({{"images", img}}, outputs);
+///
+/// The CompiledModel (code, weights, schedule) is immutable and shared; each InferRequest owns
+/// its activation memory and launch table. All sessions and requests of a process that ask for
+/// the same number of threads share one thread pool: it runs one kernel launch at a time, and a
+/// launch that finds it busy with another thread's launch runs on its own thread. Outputs do not
+/// depend on which: kernels compute every index independently.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -153,8 +166,9 @@ struct SessionOptions {
   /// Shapes to import the model with, by input name (needed for symbolic dimensions). run()
   /// with other shapes compiles another schedule.
   std::map<std::string, std::vector<int64_t>> input_shapes;
-  /// Time every kernel launch of every run (target "cpu"); read with Session::profile(). Adds a
-  /// clock read per launch, nothing else.
+  /// Time every kernel launch of every run; read with Session::profile() or
+  /// InferRequest::profile(). Target "cpu": a clock read per launch, nothing else. Target
+  /// "opencl": the device's times from OpenCL event profiling (see docs/OPENCL.md).
   bool profile = false;
 };
 
@@ -236,7 +250,70 @@ public:
   struct Impl;
 
 private:
+  friend class CompiledModel;
   explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class InferRequest;
+
+/// A model compiled (or loaded from the cache folder or a .kiln file) for one set of input
+/// shapes: its code, weights and schedule, immutable. Safe to use from many threads at once;
+/// each thread runs it through its own InferRequest. Target "cpu" only: for "opencl" open()
+/// fails (use a Session).
+class CompiledModel {
+public:
+  /// Compiles MODEL.onnx for options.input_shapes now (or loads it from the cache folder), or
+  /// loads a .kiln file. options.threads sizes the thread pool its requests run on.
+  static Result<std::shared_ptr<const CompiledModel>> open(const std::string &path,
+                                                           const SessionOptions &options = {});
+
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+
+  /// A new request: its own activation memory (zero-filled) and launch table. Cheap: no
+  /// compile, no copy of code or weights. The request keeps this model alive.
+  Result<InferRequest> create_request() const;
+
+  /// Writes the model as a .kiln file (atomically).
+  Status save(const std::string &kiln_path) const;
+
+  /// How the model was compiled or loaded (the run-independent fields of SessionStats).
+  SessionStats stats() const;
+
+  struct Impl;
+  explicit CompiledModel(std::shared_ptr<const Impl> impl);
+
+private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// One thread's way to run a CompiledModel. Not safe for concurrent use (a run() that finds
+/// it busy in another thread fails); requests of one model are independent of each other.
+class InferRequest {
+public:
+  InferRequest(InferRequest &&) noexcept;
+  InferRequest &operator=(InferRequest &&) noexcept;
+  ~InferRequest();
+
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+
+  /// Runs the model; returns new output tensors in model output order. The inputs must have
+  /// exactly the compiled types and shapes.
+  Result<std::vector<NamedTensor>> run(const std::vector<NamedTensor> &inputs);
+  /// Runs the model into `outputs`, reusing tensors already there as Session::run does; with
+  /// reused outputs a run allocates nothing.
+  Status run(const std::vector<NamedTensor> &inputs, std::vector<NamedTensor> &outputs);
+
+  /// Per-launch times of this request's runs (empty unless SessionOptions::profile was set).
+  std::vector<LaunchProfile> profile() const;
+
+  struct Impl;
+
+private:
+  friend class CompiledModel;
+  explicit InferRequest(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
