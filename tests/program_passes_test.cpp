@@ -225,7 +225,7 @@ std::unique_ptr<Executable> capture_program(const Program &p) {
     kernels.push_back(prepare_for_codegen(l.kernel));
     kernels.back().name += "_" + std::to_string(launch_kernel.back()); // unique symbols
   }
-  CpuBackend &be = llvm_cpu_backend();
+  Backend &be = llvm_cpu_backend();
   CompiledModule cm = be.compile(kernels);
   std::unique_ptr<LoadedModule> loaded = be.load(cm);
   return Executable::capture(p, launch_kernel, std::move(cm), std::move(loaded));

@@ -131,11 +131,18 @@ std::string function_text(const llvm::Function *f) {
   return s;
 }
 
-class LlvmCpuBackend final : public CpuBackend {
+class LlvmCpuBackend final : public Backend {
 public:
-  LlvmCpuBackend() : host_(detect_host()), jit_(std::make_shared<Jit>()) {}
+  // The first target machine is made here: it says whether the target has AVX-512F, which
+  // the lowering's vector width depends on.
+  LlvmCpuBackend() : host_(detect_host()), jit_(std::make_shared<Jit>()) { target_machine(0); }
 
-  std::string host_target() const override { return host_.key; }
+  std::string target_key() const override { return host_.key; }
+  LoweringTarget lowering_target() const override {
+    LoweringTarget t;
+    t.vector_lanes_f32 = avx512_ ? 16 : 8;
+    return t;
+  }
   CompiledModule compile(const std::vector<Kernel> &kernels) override;
   std::unique_ptr<LoadedModule> load(const CompiledModule &m) override;
   int codegen_runs() const override { return codegen_runs_.load(); }
@@ -382,7 +389,7 @@ std::unique_ptr<LoadedModule> LlvmCpuBackend::load(const CompiledModule &m) {
 
 } // namespace
 
-CpuBackend &llvm_cpu_backend() {
+Backend &llvm_cpu_backend() {
   static LlvmCpuBackend backend;
   return backend;
 }
