@@ -1,5 +1,6 @@
 // Kernel loop IR: builder type checks, the text form, and the unroll/vectorize/simplify passes
 // as before/expected pairs of printed kernels.
+#include "ir/Error.h"
 #include "passes/KernelPasses.h"
 
 #include <gtest/gtest.h>
@@ -68,7 +69,7 @@ TEST(KernelBuilders, Types) {
   do {                                                                                             \
     try {                                                                                          \
       (void)(stmt);                                                                                \
-      ADD_FAILURE() << #stmt " did not throw";                                                    \
+      ADD_FAILURE() << #stmt " did not throw";                                                     \
     } catch (const InternalError &e) {                                                             \
       EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();                  \
       EXPECT_NE(std::string(e.what()).find("internal error at "), std::string::npos) << e.what();  \
@@ -314,8 +315,10 @@ TEST(KernelPassesDeathTest, VectorizeRestrictions) {
   EXPECT_DEATH(vectorize(make_kernel(vec(
                    for_loop(1, imm(0), imm(4), ForKind::Vectorized, store(1, var(1), fimm(0.0)))))),
                "nested vectorized");
-  EXPECT_INTERNAL_ERROR(vectorize(make_kernel(vec(let(1, var(0), store(1, var(1), fimm(0.0)))))), "Let");
-  EXPECT_INTERNAL_ERROR(vectorize(make_kernel(vec(store(1, imm(0), load(0, f32, var(0)))))), "scalar index");
+  EXPECT_INTERNAL_ERROR(vectorize(make_kernel(vec(let(1, var(0), store(1, var(1), fimm(0.0)))))),
+                        "Let");
+  EXPECT_INTERNAL_ERROR(vectorize(make_kernel(vec(store(1, imm(0), load(0, f32, var(0)))))),
+                        "scalar index");
   EXPECT_DEATH(vectorize(make_kernel(vec(allocate(2, DType::f32, 4, store(2, var(0), fimm(0.0)))))),
                "allocate inside a vectorized loop");
   EXPECT_DEATH(
