@@ -404,6 +404,21 @@ TEST(OpenclCache, CorruptBinaryIsDetected) {
   }
 }
 
+TEST(OpenclCache, DamagedSymbolTableIsDetected) {
+  REQUIRE_DEVICE();
+  try {
+    reload([](std::vector<uint8_t> &obj) {
+      // The symbol count follows the key ("KCLP", u32, source, key, u64 count, symbols...).
+      uint64_t key_len = 0;
+      std::memcpy(&key_len, obj.data() + key_offset(obj) - 8, 8);
+      obj[key_offset(obj) + key_len] += 1;
+    });
+    FAIL() << "expected an error";
+  } catch (const CacheFileError &e) {
+    EXPECT_EQ(e.kind, "corrupt");
+  }
+}
+
 // ---- the backend seam ----
 
 /// A backend that lowers as told and keeps the kernels it is given (no code).
