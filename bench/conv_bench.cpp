@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
     std::vector<Kernel> kernels;
     for (const Launch &ln : p.launches)
       kernels.push_back(prepare_for_codegen(ln.kernel));
-    CpuBackend &be = llvm_cpu_backend();
+    Backend &be = llvm_cpu_backend();
     auto mod = be.load(be.compile(kernels));
     std::vector<Tensor> bufs;
     for (const BufferDecl &d : p.buffers)

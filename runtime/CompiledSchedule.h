@@ -77,6 +77,5 @@ private:
 
 /// The name before the split into CompiledSchedule and RunState, kept so that code written
 /// against it (the OpenCL target) still builds; new code says CompiledSchedule.
-using Executable = CompiledSchedule;
 
 } // namespace kiln

@@ -1,7 +1,6 @@
 #include "runtime/Compiler.h"
 
 #include "passes/KernelPasses.h"
-#include "runtime/OpenclTarget.h"
 
 #include <elf.h>
 #include <link.h>
@@ -26,36 +25,29 @@ Pipeline check_pipeline(const std::string &pipeline) {
   }
 }
 
-int vector_lanes_for(const std::string &target) {
-  // Features are '+name' tokens separated by ',' or '/': match the whole token, so avx512fp16
-  // alone does not count.
-  std::string tok;
-  for (size_t i = 0; i <= target.size(); ++i) {
-    char c = i < target.size() ? target[i] : ',';
-    if (c == ',' || c == '/' || c == ' ') {
-      if (tok == "+avx512f")
-        return 16;
-      tok.clear();
-    } else {
-      tok += c;
-    }
-  }
-  return 8;
+namespace {
+
+/// The lowering's options: what the backend asks for, plus the pipeline's `tile` settings.
+LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
+  LowerOptions lo;
+  lo.vector_lanes_f32 = t.vector_lanes_f32;
+  lo.gpu = t.gpu;
+  lo.gpu_device = t.gpu_device;
+  lo.task_elems = t.task_elems;
+  lo.tile = passes.has("tile");
+  lo.tile_oc = passes.tile_oc;
+  lo.tile_px = passes.tile_px;
+  return lo;
 }
 
-CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pipeline,
+} // namespace
+
+CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
                             const PassOptions &pass_options, PassReport *report) {
   Pipeline passes = check_pipeline(pipeline);
   run_graph_passes(g, passes, pass_options, report);
   CompileResult r;
-  LowerOptions lo;
-  lo.vector_lanes_f32 = vector_lanes_for(backend.host_target());
-  lo.tile = passes.has("tile");
-  lo.tile_oc = passes.tile_oc;
-  lo.tile_px = passes.tile_px;
-  if (backend.host_target() == "opencl")
-    opencl_lower_options(backend, lo); // GPU-shaped kernels (runtime/OpenclTarget.h)
-  r.program = lower(g, lo);
+  r.program = lower(g, lower_options(backend.lowering_target(), passes));
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 
@@ -71,7 +63,8 @@ CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pi
       continue;
     }
     Kernel k = prepare_for_codegen(l.kernel);
-    // Symbols must be unique in the object: a second kernel named like an earlier one gets _N.
+    // Names are unique in a module (the backends derive symbols from them, profiles show them):
+    // a second kernel named like an earlier one gets _N.
     int n = name_uses[k.name]++;
     if (n > 0)
       k.name += "_" + std::to_string(n);
@@ -81,7 +74,7 @@ CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pi
     kernels.push_back(std::move(k));
   }
   r.module = backend.compile(kernels);
-  KILN_ASSERT(r.module.kernel_names.size() == kernels.size(), "backend: one symbol per kernel");
+  KILN_ASSERT(r.module.kernel_names.size() == kernels.size(), "backend: one name per kernel");
   return r;
 }
 

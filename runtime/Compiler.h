@@ -1,6 +1,7 @@
 #pragma once
-/// The compile pipeline of the CPU target: graph -> lowered Program -> prepared, deduplicated
-/// kernels -> object code (LLVM backend). Only a cache miss runs it.
+/// The compile pipeline of every target: graph -> lowered Program (shaped by the backend's
+/// LoweringTarget) -> prepared, deduplicated kernels -> the backend's code. Only a cache miss
+/// runs it.
 #include "codegen/Backend.h"
 #include "passes/Lower.h"
 #include "passes/PassManager.h"
@@ -20,13 +21,11 @@ struct CompileResult {
 /// 'TEXT': unknown pass 'x' (valid: ...)" for a bad one.
 Pipeline check_pipeline(const std::string &pipeline);
 
-/// 16 f32 lanes when the target has AVX-512F, else 8.
-int vector_lanes_for(const std::string &target);
-
-/// import is the caller's; graph passes (they rewrite `g`) -> lower -> program passes ->
-/// prepare_for_codegen -> dedupe identical kernels -> unique symbol names -> backend.compile.
-/// Each pass's time and whether it changed anything go to `report` when given.
-CompileResult compile_graph(Graph &g, CpuBackend &backend, const std::string &pipeline,
+/// import is the caller's; graph passes (they rewrite `g`) -> lower (with the options
+/// `backend.lowering_target()` asks for) -> program passes -> prepare_for_codegen -> dedupe
+/// identical kernels -> unique kernel names -> backend.compile. Each pass's time and whether it
+/// changed anything go to `report` when given.
+CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
                             const PassOptions &pass_options = {}, PassReport *report = nullptr);
 
 /// "kiln 0.1.0 (LLVM 15.0.6)": a .kiln file from another release is stale.

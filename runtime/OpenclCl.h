@@ -1,14 +1,14 @@
 #pragma once
-/// Internal to runtime/Opencl*.cpp: the OpenCL C API and the device's handles.
+/// Internal to runtime/Opencl*.cpp: the OpenCL C API and the device's handles. It does not
+/// include runtime/OpenclDevice.h (whose .cpp includes this): no include circle.
 #define CL_TARGET_OPENCL_VERSION 120
-#include "runtime/OpenclDevice.h"
-
 #include <CL/cl.h>
 #include <string>
 
 namespace kiln {
 
-struct OpenclDevice::Impl {
+/// OpenclDevice::Impl: what OpenclDevice::impl() gives runtime/Opencl*.cpp.
+struct ClDevice {
   cl_platform_id platform = nullptr;
   cl_device_id device = nullptr;
   cl_context context = nullptr;

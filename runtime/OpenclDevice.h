@@ -14,6 +14,8 @@
 
 namespace kiln {
 
+struct ClDevice; // the device's OpenCL handles (runtime/OpenclCl.h)
+
 class OpenclDevice {
 public:
   /// Throws kiln::Error naming the available devices when none matches (or none exists).
@@ -27,7 +29,7 @@ public:
   bool is_gpu() const;
   int compute_units() const;
 
-  struct Impl;
+  using Impl = ClDevice;
   Impl &impl() const { return *impl_; }
 
 private:

@@ -19,10 +19,11 @@ namespace {
 // ---- the program section of the .kiln file ----
 
 constexpr char kMagic[4] = {'K', 'C', 'L', 'P'};
-constexpr uint32_t kPayloadVersion = 1;
+constexpr uint32_t kPayloadVersion = 2; // 2: the program's symbols
 
 struct Payload {
   std::string source, key;
+  std::vector<std::string> symbols; ///< the __kernel function of kernel i
   std::span<const uint8_t> binary;
   uint64_t checksum = 0;
 };
@@ -39,12 +40,16 @@ void put_bytes(std::vector<uint8_t> &out, const void *p, size_t n) {
 }
 
 std::vector<uint8_t> pack(const std::string &source, const std::string &key,
+                          const std::vector<std::string> &symbols,
                           const std::vector<uint8_t> &binary) {
   std::vector<uint8_t> out(kMagic, kMagic + 4);
   for (int i = 0; i < 4; ++i)
     out.push_back(static_cast<uint8_t>(kPayloadVersion >> (8 * i)));
   put_bytes(out, source.data(), source.size());
   put_bytes(out, key.data(), key.size());
+  put_u64(out, symbols.size());
+  for (const std::string &s : symbols)
+    put_bytes(out, s.data(), s.size());
   put_bytes(out, binary.data(), binary.size());
   put_u64(out, checksum64(binary.data(), binary.size()));
   return out;
@@ -83,6 +88,13 @@ Payload unpack(std::span<const uint8_t> in) {
   p.source.assign(s.begin(), s.end());
   s = bytes();
   p.key.assign(s.begin(), s.end());
+  uint64_t n = u64();
+  if (n > (in.size() - at) / 8) // each symbol takes at least its length
+    throw corrupt("truncated");
+  for (uint64_t i = 0; i < n; ++i) {
+    s = bytes();
+    p.symbols.emplace_back(s.begin(), s.end());
+  }
   p.binary = bytes();
   p.checksum = u64();
   return p;
@@ -90,27 +102,7 @@ Payload unpack(std::span<const uint8_t> in) {
 
 void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
 
-// ---- compile-time adapters ----
-
-/// A CpuBackend that only collects the prepared kernels, so the OpenCL target runs exactly the
-/// CPU target's pipeline (compile_graph) up to code generation.
-class KernelCollector : public CpuBackend {
-public:
-  explicit KernelCollector(bool gpu_device) : gpu_device_(gpu_device) {}
-  std::string host_target() const override { return "opencl"; }
-  CompiledModule compile(const std::vector<Kernel> &kernels) override {
-    kernels_ = kernels;
-    CompiledModule m{"opencl", {}, {}};
-    for (const Kernel &k : kernels)
-      m.kernel_names.push_back(k.name);
-    return m;
-  }
-  /// A schedule loaded from a .kiln file has no host code to run: all of it is on the device.
-  std::unique_ptr<LoadedModule> load(const CompiledModule &) override;
-  int codegen_runs() const override { return 0; }
-  std::vector<Kernel> kernels_;
-  bool gpu_device_;
-};
+// ---- host code ----
 
 /// Host code for the weight-only kernels (the rest have none: they run on the device).
 class HostModule : public LoadedModule {
@@ -127,10 +119,6 @@ private:
   std::unique_ptr<LoadedModule> code_;
   std::vector<int> index_;
 };
-
-std::unique_ptr<LoadedModule> KernelCollector::load(const CompiledModule &) {
-  return std::make_unique<HostModule>(nullptr, std::vector<int>{});
-}
 
 size_t pow2_floor(size_t v) {
   size_t p = 1;
@@ -191,10 +179,12 @@ struct OpenclRunner::Impl {
 
 OpenclRunner::~OpenclRunner() = default;
 
-std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const Executable &exec,
+std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const CompiledSchedule &exec,
                                           std::unique_ptr<OpenclProgram> program,
+                                          const std::vector<std::string> &symbols,
                                           std::string origin) {
   const ScheduleDesc &d = exec.desc();
+  KILN_ASSERT(symbols.size() == d.kernel_names.size(), "OpenCL program: one symbol per kernel");
   auto r = std::unique_ptr<OpenclRunner>(new OpenclRunner);
   r->impl_ = std::make_unique<OpenclRunner::Impl>();
   r->origin_ = std::move(origin);
@@ -235,7 +225,7 @@ std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const Executable &e
     const LaunchDesc &l = d.launches[li];
     if (l.extent <= 0)
       continue;
-    const std::string &name = d.kernel_names.at(static_cast<size_t>(l.kernel));
+    const std::string &name = symbols.at(static_cast<size_t>(l.kernel));
     cl_int err = CL_SUCCESS;
     cl_kernel k = clCreateKernel(prog, name.c_str(), &err);
     cl_check(err, "clCreateKernel(" + name + ")");
@@ -323,25 +313,25 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *
 
 // ---- compile and load ----
 
-std::unique_ptr<CpuBackend> opencl_kernel_collector(bool gpu_device) {
-  return std::make_unique<KernelCollector>(gpu_device);
-}
+OpenclBackend::OpenclBackend(OpenclDevice &dev) : OpenclBackend(dev, dev.is_gpu()) {}
 
-void opencl_lower_options(const CpuBackend &collector, LowerOptions &lo) {
-  auto *col = dynamic_cast<const KernelCollector *>(&collector);
-  KILN_ASSERT(col, "opencl_lower_options: the backend is not opencl_kernel_collector()");
+OpenclBackend::OpenclBackend(OpenclDevice &dev, bool gpu_tiles)
+    : dev_(dev), gpu_tiles_(gpu_tiles) {}
+
+OpenclBackend::~OpenclBackend() = default;
+
+LoweringTarget OpenclBackend::lowering_target() const {
   // One work item per parallel iteration (the emitter): GPU-shaped conv tiles, and one 4-lane
   // chunk per work item for the simple ops.
-  lo.gpu = true;
-  lo.gpu_device = col->gpu_device_;
-  lo.vector_lanes_f32 = 4;
-  lo.task_elems = 4;
+  LoweringTarget t;
+  t.gpu = true;
+  t.gpu_device = gpu_tiles_;
+  t.vector_lanes_f32 = 4;
+  t.task_elems = 4;
+  return t;
 }
 
-OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const CompileResult &cr) {
-  auto *col = dynamic_cast<KernelCollector *>(&collector);
-  KILN_ASSERT(col, "opencl_capture: the backend is not opencl_kernel_collector()");
-  const std::vector<Kernel> &kernels = col->kernels_;
+CompiledModule OpenclBackend::compile(const std::vector<Kernel> &kernels) {
   OpenclSource src = render_opencl(kernels);
   if (const char *dump = std::getenv("KILN_OPENCL_DUMP"); dump && *dump) {
     // Debugging aid: the generated program as the driver sees it.
@@ -350,9 +340,26 @@ OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const Co
       std::fclose(f);
     }
   }
-  std::unique_ptr<OpenclProgram> prog = OpenclProgram::from_source(dev, src.source);
-  std::vector<uint8_t> payload = pack(src.source, dev.key(), prog->binary());
+  std::unique_ptr<OpenclProgram> prog = OpenclProgram::from_source(dev_, src.source);
+  CompiledModule m;
+  m.target = target_key();
+  for (const Kernel &k : kernels)
+    m.kernel_names.push_back(k.name);
+  m.object = pack(src.source, dev_.key(), src.kernel_names, prog->binary());
+  kernels_ = kernels;
+  program_ = std::move(prog);
+  symbols_ = std::move(src.kernel_names);
+  return m;
+}
 
+std::unique_ptr<LoadedModule> OpenclBackend::load(const CompiledModule &) {
+  return std::make_unique<HostModule>(nullptr, std::vector<int>{});
+}
+
+OpenclCompiled opencl_capture(OpenclBackend &backend, const CompileResult &cr) {
+  KILN_ASSERT(backend.program_ && backend.kernels_.size() == cr.module.kernel_names.size(),
+              "opencl_capture: the schedule was not compiled by this backend");
+  const std::vector<Kernel> &kernels = backend.kernels_;
   // Weight-only kernels (weight packing) run once, on the host.
   std::vector<int> index(kernels.size(), -1);
   std::vector<Kernel> host;
@@ -365,25 +372,32 @@ OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const Co
   }
   std::unique_ptr<LoadedModule> code;
   if (!host.empty()) {
-    CpuBackend &llvm = llvm_cpu_backend();
+    Backend &llvm = llvm_cpu_backend();
     code = llvm.load(llvm.compile(host));
   }
-  CompiledModule module{"opencl", src.kernel_names, std::move(payload)};
   OpenclCompiled r;
-  r.exec = Executable::capture(cr.program, cr.launch_kernel, std::move(module),
+  r.exec = CompiledSchedule::capture(cr.program, cr.launch_kernel, cr.module,
                                std::make_unique<HostModule>(std::move(code), std::move(index)));
-  r.runner = make_runner(dev, *r.exec, std::move(prog), "source");
+  r.runner = make_runner(backend.device(), *r.exec, std::move(backend.program_), backend.symbols_,
+                         "source");
+  backend.kernels_.clear();
+  backend.symbols_.clear();
   return r;
 }
 
-std::unique_ptr<OpenclRunner> opencl_load(OpenclDevice &dev, const Executable &exec,
+std::unique_ptr<OpenclRunner> opencl_load(OpenclBackend &backend, const CompiledSchedule &exec,
                                           const std::string &file) {
+  OpenclDevice &dev = backend.device();
   Payload p = unpack(exec.object());
   if (checksum64(p.binary.data(), p.binary.size()) != p.checksum)
     throw CacheFileError("corrupt", "OpenCL program binary checksum mismatch");
+  if (p.symbols.size() != exec.desc().kernel_names.size())
+    throw CacheFileError("corrupt", "OpenCL program has " + std::to_string(p.symbols.size()) +
+                                        " kernels, the schedule " +
+                                        std::to_string(exec.desc().kernel_names.size()));
   if (p.key == dev.key() && !p.binary.empty()) {
     try {
-      return make_runner(dev, exec, OpenclProgram::from_binary(dev, p.binary), "binary");
+      return make_runner(dev, exec, OpenclProgram::from_binary(dev, p.binary), p.symbols, "binary");
     } catch (const Error &x) {
       notice(file + ": cached OpenCL binary does not load (" + x.what() +
              "); building from source");
@@ -392,7 +406,8 @@ std::unique_ptr<OpenclRunner> opencl_load(OpenclDevice &dev, const Executable &e
     notice(file + ": OpenCL program was built for " + p.key + "; building it from source for " +
            dev.key());
   }
-  return make_runner(dev, exec, OpenclProgram::from_source(dev, p.source), "source (rebuilt)");
+  return make_runner(dev, exec, OpenclProgram::from_source(dev, p.source), p.symbols,
+                     "source (rebuilt)");
 }
 
 } // namespace kiln

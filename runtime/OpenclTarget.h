@@ -1,12 +1,18 @@
 #pragma once
-/// The `opencl` target of a Session: compile a graph into a schedule whose kernels are one
-/// OpenCL program, and replay it on an in-order queue.
+/// The `opencl` target of a Session: OpenclBackend compiles a graph (compile_graph, the same
+/// pipeline as the CPU target) into one OpenCL program; opencl_capture/opencl_load bind the
+/// schedule to the device; OpenclRunner replays it on an in-order queue.
+///
+///   OpenclBackend be(dev);
+///   CompileResult cr = compile_graph(g, be, "default");
+///   OpenclCompiled c = opencl_capture(be, cr);  // c.runner->run(inputs, outputs)
 ///
 /// The schedule itself (buffer table, memory plan, weights, manifest) is the CPU target's
-/// Executable, so the .kiln format and planning are shared; its "object" section holds the
-/// OpenCL program instead of machine code:
+/// CompiledSchedule, so the .kiln format and planning are shared; the manifest's kernel names are the
+/// kernels' own, and its "object" section holds the OpenCL program instead of machine code:
 ///
-///   "KCLP" u32 version, u64 n + OpenCL C source, u64 n + device key, u64 n + binary,
+///   "KCLP" u32 version, u64 n + OpenCL C source, u64 n + device key,
+///   u64 count + count x (u64 n + the program's symbol of kernel i), u64 n + binary,
 ///   u64 checksum64 of the binary
 ///
 /// Weight-only launches (packing weights) run once at capture on the host through the LLVM
@@ -14,14 +20,17 @@
 ///
 /// Replay: write the inputs, enqueue every launch (arguments were set once, at load), copy
 /// out, read the outputs, one clFinish. No allocation, no host synchronisation in between.
+#include "codegen/Backend.h"
 #include "runtime/CompiledSchedule.h"
-#include "runtime/Compiler.h"
 #include "runtime/OpenclDevice.h"
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln {
+
+struct CompileResult; // runtime/Compiler.h
 
 /// A schedule bound to a device: buffers allocated, program built, kernels' arguments set.
 class OpenclRunner {
@@ -40,39 +49,64 @@ public:
   struct Impl;
 
 private:
-  friend std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &, const Executable &,
+  friend std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &, const CompiledSchedule &,
                                                    std::unique_ptr<OpenclProgram>,
+                                                   const std::vector<std::string> &symbols,
                                                    std::string origin);
   std::unique_ptr<Impl> impl_;
   std::string origin_;
 };
 
 struct OpenclCompiled {
-  std::unique_ptr<Executable> exec;
+  std::unique_ptr<CompiledSchedule> exec;
   std::unique_ptr<OpenclRunner> runner;
 };
 
-/// The backend to give compile_graph (runtime/Compiler.h) so the OpenCL target runs exactly the
-/// CPU target's pipeline up to code generation: it only collects the prepared kernels. Its
-/// host_target() is "opencl" (the manifest's target) and its load() gives the (empty) host
-/// module of a schedule loaded from a .kiln file.
-/// `gpu_device`: the device is a GPU (else a CPU driver such as PoCL); it selects the tile
-/// sizes of the GPU-shaped conv kernels (opencl_lower_options).
-std::unique_ptr<CpuBackend> opencl_kernel_collector(bool gpu_device = true);
+/// The OpenCL target's backend. It asks the lowering for GPU-shaped kernels (LoweringTarget::gpu)
+/// with 4-lane chunks, one per work item, for the simple ops; compile() renders the prepared
+/// kernels into one program (codegen/opencl) and builds it for the device. target_key() is
+/// "opencl": the device and driver a binary is valid for are in the program section (and the
+/// session adds them to its cache key), so a .kiln file from another device rebuilds from
+/// source instead of being rejected. load() gives the host side of a schedule loaded from a
+/// .kiln file: nothing, since its weight-only launches ran at capture.
+class OpenclBackend final : public Backend {
+public:
+  /// Conv tiles for a GPU when `dev` is one, else for a CPU driver such as PoCL.
+  explicit OpenclBackend(OpenclDevice &dev);
+  /// gpu_tiles: conv tiles for a GPU (true) or a CPU driver (false), whatever the device.
+  OpenclBackend(OpenclDevice &dev, bool gpu_tiles);
+  ~OpenclBackend() override;
 
-/// The lowering options of the OpenCL target (compile_graph calls it when `collector` is an
-/// opencl_kernel_collector): GPU-shaped kernels (LowerOptions::gpu) with 4-lane chunks, one
-/// per work item, for the simple ops.
-void opencl_lower_options(const CpuBackend &collector, LowerOptions &lo);
+  std::string target_key() const override { return "opencl"; }
+  LoweringTarget lowering_target() const override;
+  /// The module's names are the kernels' own; its object is the program section (above).
+  CompiledModule compile(const std::vector<Kernel> &kernels) override;
+  std::unique_ptr<LoadedModule> load(const CompiledModule &m) override;
+  /// 0: it runs no LLVM code generation (weight-only kernels go to llvm_cpu_backend()).
+  int codegen_runs() const override { return 0; }
 
-/// After compile_graph(g, *collector, ...): renders and builds the program, captures the
-/// schedule (weight-only launches on the host) and binds it to the device.
-OpenclCompiled opencl_capture(OpenclDevice &dev, CpuBackend &collector, const CompileResult &cr);
+  OpenclDevice &device() const { return dev_; }
 
-/// Binds a schedule loaded from a .kiln file to `dev`: loads the cached binary when it was
-/// built for this device and driver, else builds the source and says so on stderr in one
+private:
+  friend OpenclCompiled opencl_capture(OpenclBackend &backend, const CompileResult &cr);
+  OpenclDevice &dev_;
+  bool gpu_tiles_;
+  // What the last compile() made, for opencl_capture: the prepared kernels (weight-only ones
+  // run on the host), the built program and its symbols.
+  std::vector<Kernel> kernels_;
+  std::unique_ptr<OpenclProgram> program_;
+  std::vector<std::string> symbols_;
+};
+
+/// After compile_graph(g, backend, ...): captures the schedule (weight-only launches on the
+/// host, through the LLVM backend) and binds it and the program backend.compile() built to the
+/// device. Throws kiln::InternalError when `cr` was not compiled by `backend`.
+OpenclCompiled opencl_capture(OpenclBackend &backend, const CompileResult &cr);
+
+/// Binds a schedule loaded from a .kiln file to the backend's device: loads the cached binary when
+/// it was built for this device and driver, else builds the source and says so on stderr in one
 /// line. Throws CacheFileError("corrupt") for a damaged program section.
-std::unique_ptr<OpenclRunner> opencl_load(OpenclDevice &dev, const Executable &exec,
+std::unique_ptr<OpenclRunner> opencl_load(OpenclBackend &backend, const CompiledSchedule &exec,
                                           const std::string &file);
 
 } // namespace kiln

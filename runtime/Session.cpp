@@ -144,9 +144,9 @@ struct Session::Impl {
   std::unique_ptr<Graph> graph;
   std::vector<TensorInfo> inputs, outputs;
   std::string cache_dir; ///< "" when the cache is off
-  CpuBackend *backend = nullptr;
-  std::unique_ptr<OpenclDevice> ocl; ///< --target opencl; backend is then ocl_kernels
-  std::unique_ptr<CpuBackend> ocl_kernels;
+  Backend *backend = nullptr;
+  std::unique_ptr<OpenclDevice> ocl; ///< --target opencl; backend is then ocl_backend
+  std::unique_ptr<OpenclBackend> ocl_backend;
   std::shared_ptr<ThreadPool> pool; ///< the process's pool of opt.threads (shared_thread_pool)
   std::map<std::string, std::unique_ptr<Entry>> schedules;
   Entry *last = nullptr;
@@ -174,7 +174,7 @@ Digest Session::Impl::key_for(const std::string &sig) const {
   h.field(model_sha);
   h.field(sig);
   h.field(passes.str());
-  h.field(backend->host_target());
+  h.field(backend->target_key());
   if (ocl) // program binaries are per device and driver
     h.field(ocl->key());
   h.field(compiler_identity());
@@ -198,9 +198,9 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
     if (release != compiler_release())
       throw CacheFileError("stale", "built by " + release + ", this is " + compiler_release());
     target = m.at("target").get<std::string>();
-    if (target != backend->host_target())
+    if (target != backend->target_key())
       throw CacheFileError("foreign", "built for target " + target + ", this host is " +
-                                          backend->host_target());
+                                          backend->target_key());
     e->inputs = infos_from_json(m.at("inputs"));
     e->outputs = infos_from_json(m.at("outputs"));
     desc = schedule_from_json(m.at("schedule"), f->weights_size());
@@ -220,7 +220,7 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
   e->manifest = std::string(f->manifest());
   e->exec = CompiledSchedule::from_cache(std::move(desc), std::move(f), std::move(loaded));
   if (ocl)
-    e->cl = opencl_load(*ocl, *e->exec, file);
+    e->cl = opencl_load(*ocl_backend, *e->exec, file);
   stats.load_ms = ms_since(t0);
   stats.compile_ms = 0;
   stats.passes.clear();
@@ -265,7 +265,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
   e->inputs = infos_of(g->inputs());
   e->outputs = infos_of(g->outputs());
   if (ocl) {
-    OpenclCompiled c = opencl_capture(*ocl, *backend, cr);
+    OpenclCompiled c = opencl_capture(*ocl_backend, cr);
     e->exec = std::move(c.exec);
     e->cl = std::move(c.runner);
   } else {
@@ -461,11 +461,11 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
     int threads = options.threads > 0 ? options.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     s.stats.threads = std::max(1, threads);
-    s.stats.target = s.backend->host_target();
+    s.stats.target = s.backend->target_key();
     if (options.target == "opencl") {
       s.ocl = OpenclDevice::open(options.device);
-      s.ocl_kernels = opencl_kernel_collector(s.ocl->is_gpu());
-      s.backend = s.ocl_kernels.get();
+      s.ocl_backend = std::make_unique<OpenclBackend>(*s.ocl);
+      s.backend = s.ocl_backend.get();
       s.stats.target = "opencl: " + s.ocl->key();
     }
     if (!fs::exists(path))
@@ -622,15 +622,7 @@ std::vector<LaunchProfile> Session::profile() const {
   const ScheduleDesc &d = e->exec->desc();
   for (size_t i = 0; i < d.launches.size(); ++i) {
     const LaunchDesc &l = d.launches[i];
-    std::string name = d.kernel_names[l.kernel];
-    if (e->cl) {
-      // OpenCL kernels are named k<index>_<kernel name> in the program (OpenclEmitter.h).
-      size_t us = name.find('_');
-      if (name.size() > 1 && name[0] == 'k' && us != std::string::npos &&
-          name.find_first_not_of("0123456789", 1) == us)
-        name = name.substr(us + 1);
-    }
-    r.push_back({l.node, std::move(name), l.extent, e->launch_ms[i] / e->profiled_runs});
+    r.push_back({l.node, d.kernel_names[l.kernel], l.extent, e->launch_ms[i] / e->profiled_runs});
   }
   return r;
 }

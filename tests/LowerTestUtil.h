@@ -25,7 +25,7 @@ inline std::vector<Tensor> run_program(const Program &p, const std::vector<Tenso
   std::vector<Kernel> kernels;
   for (const Launch &l : p.launches)
     kernels.push_back(prepare_for_codegen(l.kernel));
-  CpuBackend &be = llvm_cpu_backend();
+  Backend &be = llvm_cpu_backend();
   CompiledModule cm = be.compile(kernels);
   std::unique_ptr<LoadedModule> mod = be.load(cm);
 

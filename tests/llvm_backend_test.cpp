@@ -27,7 +27,7 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-CpuBackend &be() { return llvm_cpu_backend(); }
+Backend &be() { return llvm_cpu_backend(); }
 
 std::unique_ptr<LoadedModule> jit(const std::vector<Kernel> &ks) {
   return be().load(be().compile(ks));
@@ -100,13 +100,33 @@ std::vector<float> linspace(float lo, float hi, int n) {
 
 } // namespace
 
-TEST(LlvmBackend, HostTargetIsDeterministic) {
-  std::string t = be().host_target();
-  EXPECT_EQ(t, be().host_target());
+TEST(LlvmBackend, TargetKeyIsDeterministic) {
+  std::string t = be().target_key();
+  EXPECT_EQ(t, be().target_key());
   EXPECT_NE(t.find("x86_64"), std::string::npos) << t;
   if (!std::getenv("KILN_LLVM_CPU")) {
     EXPECT_NE(t.find("+avx2"), std::string::npos) << t; // the floor we support
   }
+}
+
+// The lowering's vector width comes from the backend: 16 f32 lanes when the code is for a CPU
+// with AVX-512F (a whole '+avx512f' feature of the target key), else 8; the AVX2 floor
+// (KILN_LLVM_CPU=haswell, the .avx2 run of these tests) gets 8.
+TEST(LlvmBackend, LoweringTargetHasSixteenLanesExactlyWithAvx512f) {
+  LoweringTarget t = be().lowering_target();
+  EXPECT_FALSE(t.gpu);
+  EXPECT_EQ(t.task_elems, 0);
+  const char *cpu = std::getenv("KILN_LLVM_CPU");
+  if (cpu && std::string(cpu) == "haswell") {
+    EXPECT_EQ(t.vector_lanes_f32, 8);
+    return;
+  }
+  if (cpu && *cpu)
+    GTEST_SKIP() << "KILN_LLVM_CPU=" << cpu << ": features implied by the CPU name";
+  std::string key = be().target_key(); // triple/cpu/+feature,+feature,...
+  std::string features = "," + key.substr(key.rfind('/') + 1) + ",";
+  bool avx512f = features.find(",+avx512f,") != std::string::npos;
+  EXPECT_EQ(t.vector_lanes_f32, avx512f ? 16 : 8) << key;
 }
 
 TEST(LlvmBackend, ScalarLoopAdd) {
@@ -672,7 +692,7 @@ TEST(LlvmBackend, PrepareForCodegenOutputRuns) {
 }
 
 TEST(LlvmBackend, ScalarFmaLoopUsesZmmRegisters) {
-  if (be().host_target().find("+avx512f") == std::string::npos)
+  if (be().lowering_target().vector_lanes_f32 != 16)
     GTEST_SKIP() << "no AVX-512 on this host";
   auto dir =
       std::filesystem::temp_directory_path() / ("kiln_llvm_dump_" + std::to_string(getpid()));

@@ -2,10 +2,13 @@
 // through codegen/opencl + the OpenCL runtime against the reference interpreter, and the .kiln
 // program section (binary for another device -> rebuilt from source; damage detected). They run
 // on whatever OpenCL device is selected ($KILN_OPENCL_DEVICE; PoCL here and in CI) and skip
-// when there is none.
+// when there is none. Also the backend seam (codegen/Backend.h): a backend's LoweringTarget,
+// not its name, shapes the kernels compile_graph makes, and the kernel names a profile shows
+// are the kernels' own.
 #include "LowerTestUtil.h"
 
 #include "codegen/opencl/OpenclEmitter.h"
+#include "frontend/OnnxImporter.h"
 #include "ir/Reference.h"
 #include "runtime/CacheFile.h"
 #include "runtime/Compiler.h"
@@ -15,10 +18,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <gtest/gtest.h>
 #include <kiln/kiln.h>
 #include <random>
+#include <set>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -91,9 +96,9 @@ struct Case {
   /// Returns the compiled program's kernel names.
   std::vector<std::string> check(double tol, bool gpu_device = true) {
     std::vector<Tensor> want = run_reference(g, ins);
-    std::unique_ptr<CpuBackend> collector = opencl_kernel_collector(gpu_device);
-    CompileResult cr = compile_graph(g, *collector, "default");
-    OpenclCompiled c = opencl_capture(*device(), *collector, cr);
+    OpenclBackend backend(*device(), gpu_device);
+    CompileResult cr = compile_graph(g, backend, "default");
+    OpenclCompiled c = opencl_capture(backend, cr);
     std::vector<Tensor> got;
     std::vector<const void *> in_ptrs;
     std::vector<void *> out_ptrs;
@@ -307,9 +312,9 @@ std::string reload(const std::function<void(std::vector<uint8_t> &)> &edit,
   Value *x = c.input(DType::f32, {2, 8, 5});
   c.out(OpKind::Sigmoid, {c.node(OpKind::Add, {x, x})});
   std::vector<Tensor> want = run_reference(c.g, c.ins);
-  std::unique_ptr<CpuBackend> collector = opencl_kernel_collector();
-  CompileResult cr = compile_graph(c.g, *collector, "default");
-  OpenclCompiled compiled = opencl_capture(*device(), *collector, cr);
+  OpenclBackend backend(*device());
+  CompileResult cr = compile_graph(c.g, backend, "default");
+  OpenclCompiled compiled = opencl_capture(backend, cr);
   std::vector<uint8_t> obj(compiled.exec->object().begin(), compiled.exec->object().end());
   edit(obj);
   fs::path file =
@@ -318,12 +323,12 @@ std::string reload(const std::function<void(std::vector<uint8_t> &)> &edit,
   write_cache_file(file.string(), key, "{}", obj, compiled.exec->weights());
   std::unique_ptr<CacheFile> f = CacheFile::open(file.string(), nullptr);
   fs::remove(file);
-  auto exec = Executable::from_cache(compiled.exec->desc(), std::move(f),
-                                     collector->load(CompiledModule{}));
+  auto exec =
+      CompiledSchedule::from_cache(compiled.exec->desc(), std::move(f), backend.load(CompiledModule{}));
   ::testing::internal::CaptureStderr();
   std::unique_ptr<OpenclRunner> runner;
   try {
-    runner = opencl_load(*device(), *exec, "test.kiln");
+    runner = opencl_load(backend, *exec, "test.kiln");
   } catch (...) {
     ::testing::internal::GetCapturedStderr();
     throw;
@@ -397,6 +402,246 @@ TEST(OpenclCache, CorruptBinaryIsDetected) {
     EXPECT_EQ(e.kind, "corrupt");
     EXPECT_NE(e.detail.find("binary"), std::string::npos) << e.detail;
   }
+}
+
+TEST(OpenclCache, DamagedSymbolTableIsDetected) {
+  REQUIRE_DEVICE();
+  try {
+    reload([](std::vector<uint8_t> &obj) {
+      // The symbol count follows the key ("KCLP", u32, source, key, u64 count, symbols...).
+      uint64_t key_len = 0;
+      std::memcpy(&key_len, obj.data() + key_offset(obj) - 8, 8);
+      obj[key_offset(obj) + key_len] += 1;
+    });
+    FAIL() << "expected an error";
+  } catch (const CacheFileError &e) {
+    EXPECT_EQ(e.kind, "corrupt");
+  }
+}
+
+// ---- the backend seam ----
+
+/// A backend that lowers as told and keeps the kernels it is given (no code).
+class FakeBackend final : public Backend {
+public:
+  explicit FakeBackend(LoweringTarget t) : target_(t) {}
+  std::string target_key() const override { return "fake"; }
+  LoweringTarget lowering_target() const override { return target_; }
+  CompiledModule compile(const std::vector<Kernel> &kernels) override {
+    kernels_ = kernels;
+    CompiledModule m{"fake", {}, {}};
+    for (const Kernel &k : kernels)
+      m.kernel_names.push_back(k.name);
+    return m;
+  }
+  std::unique_ptr<LoadedModule> load(const CompiledModule &) override { return nullptr; }
+  int codegen_runs() const override { return 0; }
+  std::vector<Kernel> kernels_;
+
+private:
+  LoweringTarget target_;
+};
+
+/// The lane counts of the f32 vectors stored by `kernels` (scalar stores, e.g. tails, left out).
+std::set<int> f32_store_lanes(const std::vector<Kernel> &kernels) {
+  std::set<int> lanes;
+  std::function<void(const Stmt &)> walk = [&](const Stmt &st) {
+    if (!st)
+      return;
+    if (st->kind == StmtKind::Store && st->value->type.dtype == DType::f32 &&
+        st->value->type.lanes > 1)
+      lanes.insert(st->value->type.lanes);
+    for (const Stmt &b : st->body)
+      walk(b);
+  };
+  for (const Kernel &k : kernels)
+    walk(k.body);
+  return lanes;
+}
+
+/// x: f32[1, 6, 13, 15] -> Conv 3x3 (8 channels, pad 1) -> Sigmoid -> + x2.
+void conv_sigmoid_add(Case &c) {
+  Value *x = c.input(DType::f32, {1, 6, 13, 15});
+  std::vector<float> w(8 * 6 * 3 * 3);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>((i * 37 % 101) / 101.0 - 0.5);
+  Value *wv = c.constant(Tensor::from_vector(w, {8, 6, 3, 3}));
+  Value *y = c.node(OpKind::Conv, {x, wv},
+                    attrs({{"strides", ints{1, 1}},
+                           {"dilations", ints{1, 1}},
+                           {"pads", ints{1, 1, 1, 1}},
+                           {"group", int64_t{1}}}));
+  Value *z = c.node(OpKind::Sigmoid, {y});
+  c.out(OpKind::Add, {z, c.input(DType::f32, {1, 8, 13, 15})});
+}
+
+TEST(BackendSeam, KernelsHaveTheVectorWidthTheBackendAsksFor) {
+  for (int lanes : {4, 8, 16}) {
+    Case c;
+    Value *x = c.input(DType::f32, {2, 8, 37});
+    c.out(OpKind::Add, {c.node(OpKind::Sigmoid, {x}), c.input(DType::f32, {1, 8, 1})});
+    LoweringTarget t;
+    t.vector_lanes_f32 = lanes;
+    FakeBackend be(t);
+    CompileResult cr = compile_graph(c.g, be, "default");
+    ASSERT_FALSE(be.kernels_.empty());
+    EXPECT_EQ(f32_store_lanes(be.kernels_), std::set<int>{lanes}) << lanes << " lanes";
+    // Each compiled kernel, and the names the module gives them, are the lowering's own.
+    ASSERT_EQ(cr.module.kernel_names.size(), be.kernels_.size());
+    for (size_t i = 0; i < be.kernels_.size(); ++i)
+      EXPECT_EQ(cr.module.kernel_names[i], be.kernels_[i].name);
+  }
+}
+
+TEST(BackendSeam, GpuShapedKernelsComeFromTheLoweringTargetNotTheTargetName) {
+  // The fake backend is not called "opencl": only its LoweringTarget asks for GPU shapes.
+  auto conv_names = [](const LoweringTarget &t) {
+    Case c;
+    conv_sigmoid_add(c);
+    FakeBackend be(t);
+    compile_graph(c.g, be, "default");
+    std::vector<std::string> names;
+    for (const Kernel &k : be.kernels_)
+      if (k.name.starts_with("conv2d_") && k.name.find("packw") == std::string::npos)
+        names.push_back(k.name);
+    return names;
+  };
+  LoweringTarget cpu;
+  LoweringTarget gpu; // what a CPU OpenCL driver gets: one 4x8 tile per work item
+  gpu.gpu = true;
+  gpu.gpu_device = false;
+  gpu.vector_lanes_f32 = 4;
+  gpu.task_elems = 4;
+  std::vector<std::string> on_cpu = conv_names(cpu), on_gpu = conv_names(gpu);
+  ASSERT_EQ(on_cpu.size(), 1u);
+  ASSERT_EQ(on_gpu.size(), 1u);
+  EXPECT_EQ(on_cpu[0].find("_t4x8"), std::string::npos) << on_cpu[0];
+  EXPECT_EQ(on_gpu[0], "conv2d_3x3s1_t4x8_sigmoid_add_f32");
+}
+
+TEST(BackendSeam, OpenclBackendAsksForGpuShapedKernels) {
+  REQUIRE_DEVICE();
+  for (bool gpu_tiles : {true, false}) {
+    LoweringTarget t = OpenclBackend(*device(), gpu_tiles).lowering_target();
+    EXPECT_TRUE(t.gpu);
+    EXPECT_EQ(t.gpu_device, gpu_tiles);
+    EXPECT_EQ(t.vector_lanes_f32, 4);
+    EXPECT_EQ(t.task_elems, 4);
+  }
+  EXPECT_EQ(OpenclBackend(*device()).lowering_target().gpu_device, device()->is_gpu());
+  EXPECT_EQ(OpenclBackend(*device()).target_key(), "opencl");
+}
+
+/// Protobuf wire format: enough to write a small ONNX model by hand.
+struct Proto {
+  std::string bytes;
+  void varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7)
+      bytes += static_cast<char>((v & 0x7f) | 0x80);
+    bytes += static_cast<char>(v);
+  }
+  Proto &num(int field, uint64_t v) {
+    varint(uint64_t(field) << 3);
+    varint(v);
+    return *this;
+  }
+  Proto &str(int field, const std::string &s) {
+    varint(uint64_t(field) << 3 | 2);
+    varint(s.size());
+    bytes += s;
+    return *this;
+  }
+  Proto &msg(int field, const Proto &m) { return str(field, m.bytes); }
+};
+
+/// ValueInfoProto of an f32 tensor.
+Proto f32_value(const std::string &name, const ints &dims) {
+  Proto shape;
+  for (int64_t d : dims)
+    shape.msg(1, Proto().num(1, uint64_t(d)));
+  return Proto().str(1, name).msg(2, Proto().msg(1, Proto().num(1, 1).msg(2, shape)));
+}
+
+/// x: f32[1, 3, 8, 8] -> Conv 3x3 (4 channels, pad 1, bias) -> Sigmoid -> Relu -> out.
+std::string conv_model_onnx() {
+  std::vector<float> w(4 * 3 * 3 * 3), b = {0.1f, -0.2f, 0.3f, 0.f};
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>((i * 37 % 101) / 101.0 - 0.5);
+  auto tensor = [](const std::string &name, const ints &dims, const std::vector<float> &v) {
+    Proto t;
+    for (int64_t d : dims)
+      t.num(1, uint64_t(d));
+    return t.num(2, 1).str(8, name).str(
+        9, std::string(reinterpret_cast<const char *>(v.data()), v.size() * sizeof(float)));
+  };
+  auto ints_attr = [](const std::string &name, const ints &v) {
+    Proto a;
+    a.str(1, name).num(20, 7);
+    for (int64_t x : v)
+      a.num(8, uint64_t(x));
+    return a;
+  };
+  Proto graph;
+  graph.msg(1, Proto()
+                   .str(1, "x")
+                   .str(1, "w")
+                   .str(1, "b")
+                   .str(2, "y")
+                   .str(3, "conv")
+                   .str(4, "Conv")
+                   .msg(5, ints_attr("kernel_shape", {3, 3}))
+                   .msg(5, ints_attr("pads", {1, 1, 1, 1})));
+  graph.msg(1, Proto().str(1, "y").str(2, "s").str(3, "sig").str(4, "Sigmoid"));
+  graph.msg(1, Proto().str(1, "s").str(2, "out").str(3, "relu").str(4, "Relu"));
+  graph.str(2, "seam");
+  graph.msg(5, tensor("w", {4, 3, 3, 3}, w)).msg(5, tensor("b", {4}, b));
+  graph.msg(11, f32_value("x", {1, 3, 8, 8})).msg(12, f32_value("out", {1, 4, 8, 8}));
+  return Proto().num(1, 8).msg(8, Proto().str(1, "").num(2, 13)).msg(7, graph).bytes;
+}
+
+TEST(OpenclSession, ProfileShowsTheKernelsOwnNamesAlsoFromAKilnFile) {
+  REQUIRE_DEVICE();
+  const std::string bytes = conv_model_onnx();
+  // The names the lowering gives the replayed kernels (weight-only ones run at capture).
+  std::unique_ptr<Graph> g = import_onnx_bytes(bytes, "", "seam");
+  OpenclBackend backend(*device());
+  CompileResult cr = compile_graph(*g, backend, "default");
+  std::vector<std::string> want;
+  for (size_t i = 0; i < cr.program.launches.size(); ++i)
+    if (!cr.program.launches[i].weight_only)
+      want.push_back(cr.program.launches[i].kernel.name);
+  ASSERT_FALSE(want.empty());
+  EXPECT_TRUE(want[0].starts_with("conv2d_3x3s1_t")) << want[0];
+
+  fs::path dir = fs::temp_directory_path() / ("kiln_opencl_seam_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::path model = dir / "seam.onnx", kiln_file = dir / "seam.kiln";
+  std::ofstream(model, std::ios::binary) << bytes;
+  SessionOptions o;
+  o.target = "opencl";
+  o.profile = true;
+  o.use_cache = false;
+  HostTensor x(ElementType::f32, {1, 3, 8, 8});
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data_as<float>()[i] = 0.25f * static_cast<float>(i % 9) - 1.f;
+  auto profiled_names = [&](const fs::path &path) {
+    std::vector<std::string> names;
+    Result<Session> s = Session::open(path.string(), o);
+    EXPECT_TRUE(s.ok()) << s.error();
+    if (!s.ok())
+      return names;
+    Result<std::vector<NamedTensor>> r = s->run({{"x", x}});
+    EXPECT_TRUE(r.ok()) << r.error();
+    for (const LaunchProfile &p : s->profile())
+      names.push_back(p.kernel);
+    if (path == model) {
+      EXPECT_TRUE(s->save(kiln_file.string()).ok());
+    }
+    return names;
+  };
+  EXPECT_EQ(profiled_names(model), want);
+  EXPECT_EQ(profiled_names(kiln_file), want) << "names from the .kiln manifest";
+  fs::remove_all(dir);
 }
 
 } // namespace

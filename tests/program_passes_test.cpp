@@ -221,7 +221,7 @@ TEST(ConcatElimination, LeavesInputsAndNonContiguousSlicesAlone) {
 // ---- memory plan ----
 
 namespace {
-std::unique_ptr<Executable> capture_program(const Program &p) {
+std::unique_ptr<CompiledSchedule> capture_program(const Program &p) {
   std::vector<Kernel> kernels;
   std::vector<int> launch_kernel;
   for (const Launch &l : p.launches) {
@@ -229,10 +229,10 @@ std::unique_ptr<Executable> capture_program(const Program &p) {
     kernels.push_back(prepare_for_codegen(l.kernel));
     kernels.back().name += "_" + std::to_string(launch_kernel.back()); // unique symbols
   }
-  CpuBackend &be = llvm_cpu_backend();
+  Backend &be = llvm_cpu_backend();
   CompiledModule cm = be.compile(kernels);
   std::unique_ptr<LoadedModule> loaded = be.load(cm);
-  return Executable::capture(p, launch_kernel, std::move(cm), std::move(loaded));
+  return CompiledSchedule::capture(p, launch_kernel, std::move(cm), std::move(loaded));
 }
 } // namespace
 
@@ -240,7 +240,7 @@ TEST(ArenaPlan, WithoutMemplanEveryBufferHasItsOwnBytes) {
   ConcatGraph cg;
   Program p = lower(cg.g);
   p.plan_memory = false;
-  std::unique_ptr<Executable> ex = capture_program(p);
+  std::unique_ptr<CompiledSchedule> ex = capture_program(p);
   const ScheduleDesc &d = ex->desc();
   EXPECT_GE(d.arena_bytes, d.arena_naive_bytes);
   EXPECT_LT(d.arena_lower_bound_bytes, d.arena_naive_bytes) << "the graph must allow reuse";
@@ -260,7 +260,7 @@ TEST(ArenaPlan, ScheduleWithViewsReplaysAndNeverOverlapsLiveRoots) {
   ConcatGraph cg;
   Program p = lower(cg.g);
   ASSERT_TRUE(eliminate_concat(p));
-  std::unique_ptr<Executable> ex = capture_program(p);
+  std::unique_ptr<CompiledSchedule> ex = capture_program(p);
   const ScheduleDesc &d = ex->desc();
   EXPECT_GT(d.arena_bytes, 0);
   EXPECT_GE(d.arena_bytes, d.arena_lower_bound_bytes);
@@ -463,7 +463,7 @@ TEST(MemPlan, TheRuntimePlacesArenaBuffersWhereThePlanSays) {
     ASSERT_TRUE(eliminate_concat(p));
     p.plan_memory = planned;
     MemPlan m = plan_memory(p);
-    std::unique_ptr<Executable> ex = capture_program(p);
+    std::unique_ptr<CompiledSchedule> ex = capture_program(p);
     const ScheduleDesc &d = ex->desc();
     EXPECT_EQ(d.arena_bytes, m.arena_bytes);
     EXPECT_EQ(d.arena_lower_bound_bytes, m.lower_bound);

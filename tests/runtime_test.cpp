@@ -255,7 +255,7 @@ TEST(MemoryPlan, CompiledScheduleHasNoOverlapsAndDropsWeightOnlyLaunches) {
   ImportOptions io;
   io.input_shapes["x"] = {1, 3, 8, 8};
   std::unique_ptr<Graph> g = import_onnx_bytes(tiny_model_bytes(), "", "tiny", io);
-  CpuBackend &be = llvm_cpu_backend();
+  Backend &be = llvm_cpu_backend();
   CompileResult cr = compile_graph(*g, be, "default");
   std::unique_ptr<LoadedModule> loaded = be.load(cr.module);
   std::unique_ptr<CompiledSchedule> ex = CompiledSchedule::capture(
@@ -295,7 +295,7 @@ TEST(RunState, StatesOfOneScheduleHaveTheirOwnArenasAndAgree) {
   ImportOptions io;
   io.input_shapes["x"] = {1, 3, 8, 8};
   std::unique_ptr<Graph> g = import_onnx_bytes(tiny_model_bytes(), "", "tiny", io);
-  CpuBackend &be = llvm_cpu_backend();
+  Backend &be = llvm_cpu_backend();
   CompileResult cr = compile_graph(*g, be, "default");
   std::unique_ptr<LoadedModule> loaded = be.load(cr.module);
   std::unique_ptr<const CompiledSchedule> ex = CompiledSchedule::capture(

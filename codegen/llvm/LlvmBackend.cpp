@@ -131,11 +131,21 @@ std::string function_text(const llvm::Function *f) {
   return s;
 }
 
-class LlvmCpuBackend final : public CpuBackend {
+class LlvmCpuBackend final : public Backend {
 public:
-  LlvmCpuBackend() : host_(detect_host()), jit_(std::make_shared<Jit>()) {}
+  // The first target machine is made here: it says whether the target has AVX-512F, which
+  // the lowering's vector width depends on (every target machine is made alike).
+  LlvmCpuBackend() : host_(detect_host()), jit_(std::make_shared<Jit>()) {
+    tms_.push_back(make_target_machine());
+    avx512_ = tms_[0]->getMCSubtargetInfo()->checkFeatures("+avx512f");
+  }
 
-  std::string host_target() const override { return host_.key; }
+  std::string target_key() const override { return host_.key; }
+  LoweringTarget lowering_target() const override {
+    LoweringTarget t;
+    t.vector_lanes_f32 = avx512_ ? 16 : 8;
+    return t;
+  }
   CompiledModule compile(const std::vector<Kernel> &kernels) override;
   std::unique_ptr<LoadedModule> load(const CompiledModule &m) override;
   int codegen_runs() const override { return codegen_runs_.load(); }
@@ -151,7 +161,9 @@ private:
   const HostTarget host_;
   std::mutex mu_; ///< guards compile (a TargetMachine is not thread-safe: one per part)
   std::vector<std::unique_ptr<llvm::TargetMachine>> tms_;
-  bool avx512_ = false; ///< the target machine has AVX-512F: ask for 512-bit vectors
+  /// The target machine has AVX-512F: 16-lane kernels, and ask LLVM for 512-bit vectors. Set
+  /// once, in the constructor.
+  bool avx512_ = false;
   std::atomic<int> codegen_runs_{0};
   std::atomic<int> dump_counter_{0};
   std::shared_ptr<Jit> jit_;
@@ -169,7 +181,6 @@ std::unique_ptr<llvm::TargetMachine> LlvmCpuBackend::make_target_machine() {
       llvm::CodeGenOpt::Aggressive));
   if (!tm)
     throw Error("llvm backend: cannot create a target machine for " + host_.key);
-  avx512_ = tm->getMCSubtargetInfo()->checkFeatures("+avx512f");
   return tm;
 }
 
@@ -382,7 +393,7 @@ std::unique_ptr<LoadedModule> LlvmCpuBackend::load(const CompiledModule &m) {
 
 } // namespace
 
-CpuBackend &llvm_cpu_backend() {
+Backend &llvm_cpu_backend() {
   static LlvmCpuBackend backend;
   return backend;
 }

@@ -7,7 +7,9 @@
 
 namespace kiln {
 
-/// The process-wide LLVM CPU backend (LLVM is initialised once; thread-safe).
-CpuBackend &llvm_cpu_backend();
+/// The process-wide LLVM CPU backend (LLVM is initialised once; thread-safe). Its
+/// target_key() is the host's triple, CPU and enabled features; it lowers with 16 f32 lanes
+/// when its target machine has AVX-512F, else 8 ($KILN_LLVM_CPU=haswell: 8).
+Backend &llvm_cpu_backend();
 
 } // namespace kiln
