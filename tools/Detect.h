@@ -3,6 +3,7 @@
 /// and annotated pictures. The decode is shared with `kiln validate`, which runs it on Kiln's
 /// and on ONNX Runtime's raw outputs alike.
 #include "tools/Image.h"
+#include "tools/SessionFlags.h"
 
 #include <kiln/kiln.h>
 #include <string>
@@ -100,22 +101,6 @@ struct ImageSource {
 /// path per line, relative to the list's folder). Throws kiln::Error for a missing path.
 std::vector<ImageSource> collect_images(const std::vector<std::string> &sources);
 
-/// Progress on stderr when it is a terminal: [#####-----] 5/8 images 3.2 img/s.
-class Progress {
-public:
-  Progress(size_t total, const char *what);
-  void update(size_t done);
-  /// Erases the bar so other output can use the line (the next update redraws it).
-  void clear();
-  void finish();
-
-private:
-  size_t total_;
-  const char *what_;
-  bool enabled_;
-  double start_;
-};
-
 struct DetectArgs {
   std::string model;
   std::vector<std::string> sources;
@@ -124,18 +109,15 @@ struct DetectArgs {
   std::string format; ///< "jpg" or "png" for the pictures; "": as the input (PNG for others)
   float conf = 0.25f, iou = 0.45f;
   int max_det = 300;
-  std::string target = "cpu";
-  int threads = 0;
-  std::string cache_dir;
-  bool no_cache = false;
+  SessionFlags session; ///< --target, --threads, --passes, --input-shape, --cache-dir, ...
   bool json = false;
   std::string head = "auto";
   std::string save_input_dir; ///< hidden: the pre-processed tensors as .npy (for tests)
 };
 
-/// Opens a session for detect/validate (throws kiln::Error).
-Session open_detect_session(const std::string &model, const std::string &target, int threads,
-                            const std::string &cache_dir, bool no_cache);
+/// Opens and compiles the session of detect and validate (throws kiln::Error); prints the
+/// pass times when --time-passes asks.
+Session open_detect_session(const std::string &model, const SessionFlags &f);
 
 /// Registers `detect` and its options on the command line.
 CLI::App *add_detect_command(CLI::App &app, DetectArgs &a);
