@@ -75,7 +75,7 @@ void throw_if_failed(const Status &st) {
 void print_pass_times(const SessionFlags &f, const SessionStats &st) {
   if (!f.time_passes)
     return;
-  if (st.passes.empty()) {
+  if (st.passes.empty() && (st.cache == "hit" || st.cache == "file")) {
     fmt::print(stderr, "passes: none ran (the schedule was loaded, not compiled)\n");
     return;
   }

@@ -383,6 +383,7 @@ int cmd_validate(const ValidateArgs &a) {
                         {"boxes", km.truth},
                         {"classes", km.classes},
                         {"head", head_name(m.head)},
+                        {"input", {m.input_name, {1, 3, m.input_h, m.input_w}}},
                         {"conf", a.conf},
                         {"iou", a.iou},
                         {"pr_conf", a.pr_conf},
