@@ -2,7 +2,7 @@
 /// The `memplan` pass: where every intermediate buffer of a lowered Program lives in the one
 /// activation arena. Pure: it reads the Program (buffers, launches, views) and returns byte
 /// offsets and sizes; it allocates nothing. The runtime allocates the arena from the plan
-/// (Executable::capture, runtime/Schedule.h): plan, then allocate.
+/// (CompiledSchedule::capture, runtime/CompiledSchedule.h): plan, then allocate.
 ///
 ///   MemPlan m = plan_memory(prog);  // m.offset[b]: buffer b's offset in the arena, or -1
 ///   arena = AlignedBytes(m.arena_bytes);

@@ -1,7 +1,8 @@
 // Model recognition, letterbox pre-processing, head decoding and NMS for detect and validate.
+#include "tools/Decode.h"
+
 #include "ir/DType.h"
 #include "ir/Error.h"
-#include "tools/Detect.h"
 
 #include <algorithm>
 #include <cmath>

@@ -3,28 +3,26 @@
 
 #include "ir/Error.h"
 #include "ir/Npy.h"
+#include "tools/Console.h"
+#include "tools/Inputs.h"
+#include "tools/Timing.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
 namespace kiln {
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // Ultralytics' 20-colour palette, so pictures look familiar to YOLO users.
 constexpr uint32_t kPalette[] = {0xFF3838, 0xFF9D97, 0xFF701F, 0xFFB21D, 0xCFD231,
@@ -137,43 +135,11 @@ std::vector<ImageSource> collect_images(const std::vector<std::string> &sources)
   return v;
 }
 
-Progress::Progress(size_t total, const char *what)
-    : total_(total), what_(what), enabled_(total > 1 && isatty(STDERR_FILENO)), start_(now_s()) {}
-
-void Progress::update(size_t done) {
-  if (!enabled_)
-    return;
-  constexpr size_t kWidth = 30;
-  size_t filled = total_ ? done * kWidth / total_ : kWidth;
-  double dt = now_s() - start_;
-  fmt::print(stderr, "\r[{}{}] {}/{} {} {:.1f} img/s", std::string(filled, '#'),
-             std::string(kWidth - filled, '-'), done, total_, what_, dt > 0 ? done / dt : 0.0);
-  std::fflush(stderr);
-}
-
-void Progress::clear() {
-  if (enabled_)
-    fmt::print(stderr, "\r\033[K");
-}
-
-void Progress::finish() {
-  if (enabled_)
-    fmt::print(stderr, "\n");
-}
-
-Session open_detect_session(const std::string &model, const std::string &target, int threads,
-                            const std::string &cache_dir, bool no_cache) {
-  SessionOptions o;
-  o.target = target;
-  o.threads = threads;
-  o.cache_dir = cache_dir;
-  o.use_cache = !no_cache;
-  Result<Session> s = Session::open(model, o);
-  if (!s)
-    throw Error(s.error());
-  if (Status st = s->compile(); !st)
-    throw Error(st.error());
-  return std::move(*s);
+Session open_detect_session(const std::string &model, const SessionFlags &f) {
+  Session s = open_session(model, session_options(f));
+  throw_if_failed(s.compile());
+  print_pass_times(f, s.stats());
+  return s;
 }
 
 namespace {
@@ -183,10 +149,8 @@ void save_input_npy(const std::string &dir, const std::string &output_name, cons
   fs::create_directories(dir, ec);
   if (ec)
     throw Error("--save-input '" + dir + "': " + ec.message());
-  Tensor x(static_cast<DType>(t.type()), t.shape());
-  std::copy_n(static_cast<const char *>(t.data()), t.nbytes(), static_cast<char *>(x.raw()));
   write_npy((fs::path(dir) / fs::path(output_name).replace_extension(".npy").filename()).string(),
-            x);
+            to_tensor(t));
 }
 
 } // namespace
@@ -203,11 +167,7 @@ CLI::App *add_detect_command(CLI::App &app, DetectArgs &a) {
   c->add_option("--conf", a.conf, "score threshold")->capture_default_str();
   c->add_option("--iou", a.iou, "class-wise NMS IoU threshold")->capture_default_str();
   c->add_option("--max-det", a.max_det, "detections per image at most")->capture_default_str();
-  c->add_option("--target", a.target, "where the model runs (cpu)")->capture_default_str();
-  c->add_option("--threads", a.threads, "threads per run (0: all cores)");
-  c->add_option("--cache-dir", a.cache_dir,
-                "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
-  c->add_flag("--no-cache", a.no_cache, "compile without reading or writing the cache");
+  add_session_flags(c, a.session);
   c->add_option("--head", a.head, "output layout: auto, yolov8, yolov5, yolox, end2end")
       ->capture_default_str();
   c->add_flag("--json", a.json, "print the detections as JSON");
@@ -225,7 +185,7 @@ int cmd_detect(const DetectArgs &a) {
                 (a.sources.size() > 1 ? " (and the other paths given)" : ""));
 
   double t_open = now_s();
-  Session s = open_detect_session(a.model, a.target, a.threads, a.cache_dir, a.no_cache);
+  Session s = open_detect_session(a.model, a.session);
   double open_ms = (now_s() - t_open) * 1e3;
   ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(a.model), a.head);
   SessionStats st = s.stats();
@@ -239,7 +199,7 @@ int cmd_detect(const DetectArgs &a) {
   nlohmann::json jimages = nlohmann::json::array(), jdets = nlohmann::json::array();
   std::vector<NamedTensor> outputs;
   DecodeOptions opt{a.conf, a.iou, a.max_det};
-  Progress progress(images.size(), "images");
+  Progress progress(images.size(), "images", "img");
   size_t total_dets = 0;
   double t_start = now_s();
   for (size_t i = 0; i < images.size(); ++i) {
@@ -280,7 +240,7 @@ int cmd_detect(const DetectArgs &a) {
       if (!out_path.empty())
         ji["output"] = out_path;
       jimages.push_back(ji);
-      progress.update(i + 1);
+      progress.bar(i + 1);
       for (const Detection &d : dets)
         jdets.push_back({{"image", src.path},
                          {"class_id", d.class_id},
@@ -297,7 +257,7 @@ int cmd_detect(const DetectArgs &a) {
       fmt::print("  {:<14} {:.2f}  [{:.0f}, {:.0f}, {:.0f}, {:.0f}]\n",
                  class_name(m.names, d.class_id), d.score, d.x1, d.y1, d.x2, d.y2);
     std::fflush(stdout);
-    progress.update(i + 1);
+    progress.bar(i + 1);
   }
   progress.finish();
   double wall = now_s() - t_start;
@@ -305,7 +265,7 @@ int cmd_detect(const DetectArgs &a) {
 
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
-                        {"target", a.target},
+                        {"target", a.session.target},
                         {"head", head_name(m.head)},
                         {"input", {m.input_name, {1, 3, m.input_h, m.input_w}}},
                         {"names", m.names_source},

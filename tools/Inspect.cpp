@@ -1,7 +1,18 @@
+// inspect, print and dot: a model's graph shown without compiling it (see Inspect.h).
 #include "tools/Inspect.h"
 
+#include "frontend/OnnxImporter.h"
+#include "ir/AtomicFile.h"
+#include "ir/Dot.h"
+#include "ir/Printer.h"
+#include "tools/Inputs.h"
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fmt/format.h>
+#include <iostream>
 #include <map>
+#include <sstream>
 
 namespace kiln {
 
@@ -160,6 +171,62 @@ nlohmann::json inspect_json(const Graph &g, const ModelStats &s, const std::stri
       {"flops", 2 * s.macs}, {"weight_bytes", s.weight_bytes}, {"nodes", g.nodes().size()},
       {"ops", ops},          {"inputs", io_json(g.inputs())},  {"outputs", io_json(g.outputs())},
       {"layers", layers}};
+}
+
+GraphCommands add_graph_commands(CLI::App &app, GraphArgs &a) {
+  GraphCommands c;
+  c.inspect = app.add_subcommand("inspect", "per-layer table: shapes, parameters, MACs");
+  c.inspect->add_option("model", a.model, "model.onnx")->required();
+  c.inspect->add_option("--input-shape", a.input_shapes,
+                        "override an input shape, NAME=1x3x640x640");
+  c.inspect->add_flag("--json", a.json, "print one JSON object");
+
+  c.print = app.add_subcommand("print", "print the imported graph IR as text");
+  c.print->add_option("model", a.model, "model.onnx")->required();
+  c.print->add_option("--input-shape", a.input_shapes, "override an input shape");
+  c.print->add_option("--elide", a.elide, "elide constants above N elements (-1: print all)")
+      ->capture_default_str();
+  c.print->add_option("-o", a.output, "output file (default stdout)");
+
+  c.dot = app.add_subcommand("dot", "write the graph as Graphviz DOT");
+  c.dot->add_option("model", a.model, "model.onnx")->required();
+  c.dot->add_option("--input-shape", a.input_shapes, "override an input shape");
+  c.dot->add_option("-o", a.output, "output file (default stdout)");
+  return c;
+}
+
+namespace {
+
+// Writes text to `path` atomically, or to stdout when path is empty or "-".
+void write_text(const std::string &path, const std::string &text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return;
+  }
+  write_text_file(path, text);
+}
+
+} // namespace
+
+int cmd_graph(const GraphCommands &c, const GraphArgs &a) {
+  std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
+  if (c.inspect->parsed()) {
+    ModelStats s = model_stats(*g);
+    std::string name = std::filesystem::path(a.model).filename().string();
+    if (a.json)
+      std::cout << inspect_json(*g, s, name).dump(2) << "\n";
+    else
+      print_inspect_table(std::cout, *g, s, name);
+    return 0;
+  }
+  if (c.print->parsed()) {
+    write_text(a.output, graph_to_string(*g, PrintOptions{a.elide}));
+    return 0;
+  }
+  std::ostringstream os;
+  write_dot(os, *g);
+  write_text(a.output, os.str());
+  return 0;
 }
 
 } // namespace kiln

@@ -1,11 +1,18 @@
 #pragma once
-/// Per-layer statistics of a model, for `kiln inspect`: the torchsummary / TensorRT layer report.
+/// Looking at a model's graph without compiling it: `kiln inspect` (per-layer statistics, the
+/// torchsummary / TensorRT layer report), `kiln print` (the IR as text), `kiln dot` (Graphviz).
+///
+///   kiln inspect yolov8n.onnx --json
 #include "ir/Graph.h"
 
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace kiln {
 
@@ -31,5 +38,23 @@ void print_inspect_table(std::ostream &os, const Graph &g, const ModelStats &s,
                          const std::string &model_name);
 /// The --json object: parameters, flops, macs, nodes, inputs, outputs, layers, ops.
 nlohmann::json inspect_json(const Graph &g, const ModelStats &s, const std::string &model_name);
+
+/// The options of inspect, print and dot (each command sets the ones it offers).
+struct GraphArgs {
+  std::string model;
+  std::vector<std::string> input_shapes; ///< --input-shape NAME=DIMS
+  bool json = false;                     ///< inspect --json
+  std::string output;                    ///< print/dot -o ("" or "-": stdout)
+  int64_t elide = 16;                    ///< print --elide
+};
+
+/// The three commands, registered on the command line.
+struct GraphCommands {
+  CLI::App *inspect, *print, *dot;
+};
+GraphCommands add_graph_commands(CLI::App &app, GraphArgs &a);
+
+/// Runs whichever of the three was parsed; returns the exit status. Throws kiln::Error.
+int cmd_graph(const GraphCommands &c, const GraphArgs &a);
 
 } // namespace kiln

@@ -2,26 +2,30 @@
 // and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
 #include "tools/Sweep.h"
 
-#include "ir/AtomicFile.h"
-
 #include "frontend/OnnxImporter.h"
+#include "ir/AtomicFile.h"
+#include "ir/Error.h"
 #include "ir/Reference.h"
+#include "tools/Console.h"
+#include "tools/Inputs.h"
+#include "tools/SessionFlags.h"
+#include "tools/Timing.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <kiln/kiln.h>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <unistd.h>
 
 namespace kiln {
 
@@ -29,22 +33,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
 /// Timed runs per configuration are spread over this many rounds (time_rounds).
 constexpr int kTimingRounds = 5;
-
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
-
-void check(const Status &st) {
-  if (!st)
-    throw Error(st.error());
-}
 
 std::string trim(const std::string &s) {
   size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
@@ -82,8 +72,7 @@ struct Row {
   std::string error; ///< "" when the configuration ran
 };
 
-std::vector<ShapeSet> parse_shape_sets(const SweepArgs &a, const SweepHooks &h,
-                                       const std::vector<TensorInfo> &inputs) {
+std::vector<ShapeSet> parse_shape_sets(const SweepArgs &a, const std::vector<TensorInfo> &inputs) {
   std::vector<ShapeSet> sets;
   for (const std::string &opt : a.input_shapes)
     for (const std::string &entry : split(opt, ';')) {
@@ -96,7 +85,7 @@ std::vector<ShapeSet> parse_shape_sets(const SweepArgs &a, const SweepHooks &h,
                         std::to_string(inputs.size()) + " inputs; name each as NAME=DIMS");
           full = inputs[0].name + "=" + spec;
         }
-        auto [name, shape] = h.parse_input_shape(full);
+        auto [name, shape] = parse_input_shape(full);
         bool known = std::any_of(inputs.begin(), inputs.end(),
                                  [&](const TensorInfo &t) { return t.name == name; });
         if (!known)
@@ -122,37 +111,16 @@ std::vector<ShapeSet> parse_shape_sets(const SweepArgs &a, const SweepHooks &h,
 
 /// The inputs of one shape set: random, seeded like `kiln run`, in model order.
 std::vector<Tensor> make_inputs(const ShapeSet &set, const std::vector<TensorInfo> &inputs,
-                                const SweepArgs &a, const SweepHooks &h) {
+                                const SweepArgs &a) {
   std::vector<Tensor> v;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto it = set.shapes.find(inputs[i].name);
     Shape s = it == set.shapes.end() ? inputs[i].shape : it->second;
-    v.push_back(h.random_input(inputs[i].name, static_cast<DType>(inputs[i].type), s,
-                               a.seed + static_cast<uint32_t>(i)));
+    v.push_back(random_input({inputs[i].name, static_cast<DType>(inputs[i].type), s},
+                             a.seed + static_cast<uint32_t>(i)));
   }
   return v;
 }
-
-class Progress {
-public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)) {}
-  void show(size_t i, const std::string &what, const std::string &stage) {
-    std::string line = fmt::format("[{}/{}] {}: {}", i + 1, total_, what, stage);
-    if (tty_)
-      fmt::print(stderr, "\r{:<100.100}", line);
-    else if (stage == "compiling...")
-      fmt::print(stderr, "{}\n", line); // one line per configuration in logs
-    std::fflush(stderr);
-  }
-  void clear() {
-    if (tty_)
-      fmt::print(stderr, "\r{:<100}\r", "");
-  }
-
-private:
-  size_t total_;
-  bool tty_;
-};
 
 /// One configuration's session bound to its inputs and outputs (no allocation while timing).
 struct Bound {
@@ -166,32 +134,27 @@ struct Bound {
 /// and target); the timing is done by time_rounds, interleaved with the other configurations.
 Row prepare_config(Bound &b, const std::vector<TensorInfo> &infos,
                    const std::vector<Tensor> &inputs, const std::vector<Tensor> *want,
-                   const SweepArgs &a, const SweepHooks &h,
-                   const std::function<void(const std::string &)> &stage) {
+                   const SweepArgs &a, const std::function<void(const std::string &)> &stage) {
   Row r;
   for (size_t i = 0; i < inputs.size(); ++i)
-    b.in.push_back({infos[i].name,
-                    HostTensor::view(static_cast<ElementType>(inputs[i].dtype()), inputs[i].shape(),
-                                     const_cast<Tensor &>(inputs[i]).raw())});
+    b.in.push_back({infos[i].name, host_view(const_cast<Tensor &>(inputs[i]))});
   stage("compiling...");
-  check(b.session->run(b.in, b.out)); // the first run with these shapes compiles them
+  throw_if_failed(b.session->run(b.in, b.out)); // the first run with these shapes compiles them
   SessionStats st = b.session->stats();
   r.kernels = st.kernels;
   r.compile_s = st.compile_ms / 1000.0;
   r.arena_bytes = st.arena_bytes;
   r.arena_lower_bound_bytes = st.arena_lower_bound_bytes;
   for (int i = 0; i < a.warmup; ++i)
-    check(b.session->run(b.in, b.out));
+    throw_if_failed(b.session->run(b.in, b.out));
   if (want) {
     std::vector<std::string> names;
     std::vector<Tensor> got;
-    for (NamedTensor &o : b.out) {
+    for (const NamedTensor &o : b.out) {
       names.push_back(o.name);
-      Tensor t(static_cast<DType>(o.tensor.type()), o.tensor.shape());
-      std::memcpy(t.raw(), o.tensor.data(), t.nbytes());
-      got.push_back(t);
+      got.push_back(to_tensor(o.tensor));
     }
-    r.max_abs_err = h.max_abs_err(names, got, *want);
+    r.max_abs_err = max_abs_err(names, got, *want);
   }
   return r;
 }
@@ -214,8 +177,8 @@ bool time_rounds(std::vector<Bound> &bound, std::vector<Row> &rows, const SweepA
       try {
         for (int i = 0; i < runs; ++i) {
           auto t0 = Clock::now();
-          check(b.session->run(b.in, b.out));
-          b.times.push_back(ms_since(t0));
+          throw_if_failed(b.session->run(b.in, b.out));
+          b.times.push_back(ms_between(t0, Clock::now()));
         }
       } catch (const std::exception &e) {
         rows[b.row].error = one_line(e.what());
@@ -228,12 +191,8 @@ bool time_rounds(std::vector<Bound> &bound, std::vector<Row> &rows, const SweepA
     if (b.times.empty())
       continue;
     std::sort(b.times.begin(), b.times.end());
-    auto pct = [&](double p) {
-      return b
-          .times[std::min(b.times.size() - 1, static_cast<size_t>(p * (b.times.size() - 1) + 0.5))];
-    };
-    rows[b.row].median_ms = pct(0.5);
-    rows[b.row].p90_ms = pct(0.9);
+    rows[b.row].median_ms = percentile(b.times, 0.5);
+    rows[b.row].p90_ms = percentile(b.times, 0.9);
   }
   return ok;
 }
@@ -476,7 +435,30 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
 
 } // namespace
 
-int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
+CLI::App *add_sweep_command(CLI::App &app, SweepArgs &a) {
+  auto *sweep = app.add_subcommand(
+      "sweep", "compile and time every pipeline x input shape x target; table, CSV, JSON, plot");
+  sweep->add_option("model", a.model, "model.onnx")->required();
+  sweep->add_option("--passes", a.passes, "pipelines separated by ';' (\"O0;O3,-fuse\")")
+      ->capture_default_str();
+  sweep->add_option("--input-shape", a.input_shapes,
+                    "shape sets separated by ';' (1x3x320x320;1x3x640x640 or NAME=DIMS, "
+                    "joined by '&' for several inputs)");
+  sweep->add_option("--target", a.targets, "targets separated by ','")->capture_default_str();
+  sweep->add_option("--iterations", a.iterations, "timed runs per configuration")
+      ->capture_default_str();
+  sweep->add_option("--warmup", a.warmup, "untimed runs after compiling")->capture_default_str();
+  sweep->add_option("--threads", a.threads, "threads per run (0: all cores)")
+      ->capture_default_str();
+  sweep->add_option("--seed", a.seed, "seed of the random inputs")->capture_default_str();
+  sweep->add_flag("--no-check", a.no_check, "skip the reference interpreter");
+  sweep->add_option("--csv", a.csv, "also write the table as CSV");
+  sweep->add_option("--plot", a.plot, "write an SVG plot of latency vs arena size");
+  sweep->add_flag("--json", a.json, "print the results as JSON instead of a table");
+  return sweep;
+}
+
+int cmd_sweep(const SweepArgs &a) {
   if (a.iterations < 1 || a.warmup < 0)
     throw Error("--iterations must be at least 1 and --warmup at least 0");
   std::vector<std::string> pipelines = split(a.passes, ';');
@@ -491,43 +473,46 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
   std::vector<TensorInfo> infos;
   for (const std::string &t : targets)
     for (const std::string &p : pipelines) {
-      SessionOptions o;
-      o.pipeline = p;
-      o.target = t;
-      o.threads = a.threads;
-      o.use_cache = false;
-      Result<Session> s = Session::open(a.model, o);
+      SessionFlags f; // every configuration compiles afresh: the cache would time a load
+      f.passes = p;
+      f.target = t;
+      f.threads = a.threads;
+      f.no_cache = true;
+      Result<Session> s = Session::open(a.model, session_options(f));
       if (!s)
         throw Error("--passes '" + p + "' --target " + t + ": " + s.error());
       infos = s->inputs();
       sessions[{p, t}] = std::make_unique<Session>(std::move(*s));
     }
-  std::vector<ShapeSet> sets = parse_shape_sets(a, h, infos);
+  std::vector<ShapeSet> sets = parse_shape_sets(a, infos);
 
   size_t total = pipelines.size() * targets.size() * sets.size(), done = 0;
   Progress progress(total);
   std::vector<Row> rows;
   bool failed = false;
   for (const ShapeSet &set : sets) {
-    std::vector<Tensor> inputs = make_inputs(set, infos, a, h);
+    std::vector<Tensor> inputs = make_inputs(set, infos, a);
     std::optional<std::vector<Tensor>> want; // one reference run per shape set
     std::vector<Bound> bound;
     bound.reserve(pipelines.size() * targets.size());
     for (const std::string &p : pipelines)
       for (const std::string &t : targets) {
         std::string what = p + " " + set.label + " " + t;
-        auto stage = [&](const std::string &st) { progress.show(done, what, st); };
+        // One log line per configuration when stderr is no terminal.
+        auto stage = [&](const std::string &st) {
+          progress.status(done, what + ": " + st, st == "compiling...");
+        };
         bound.push_back(Bound{sessions[{p, t}].get(), {}, {}, {}, rows.size()});
         Row r;
         try {
-          if (a.check && !want) {
+          if (!a.no_check && !want) {
             stage("reference...");
             ImportOptions io;
             for (const auto &[name, shape] : set.shapes)
               io.input_shapes[name] = shape;
             want = run_reference(*import_onnx(a.model, io), inputs);
           }
-          r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, h, stage);
+          r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, stage);
         } catch (const std::exception &e) {
           r = Row{};
           r.error = one_line(e.what());
@@ -540,11 +525,12 @@ int cmd_sweep(const SweepArgs &a, const SweepHooks &h) {
         ++done;
       }
     failed = !time_rounds(bound, rows, a, [&](size_t k, size_t n) {
-      progress.show(done - 1, set.label,
-                    fmt::format("timing round {}/{} of every configuration", k + 1, n));
+      progress.status(done - 1,
+                      set.label + ": " +
+                          fmt::format("timing round {}/{} of every configuration", k + 1, n));
     }) || failed;
   }
-  progress.clear();
+  progress.finish();
   sessions.clear();
 
   if (!a.csv.empty())

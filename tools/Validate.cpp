@@ -3,12 +3,16 @@
 
 #include "ir/Error.h"
 #include "ir/Npy.h"
+#include "tools/Console.h"
+#include "tools/Inputs.h"
+#include "tools/Timing.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
-#include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
@@ -30,10 +34,6 @@ namespace kiln {
 namespace {
 
 constexpr int kIouSteps = 10; // 0.50, 0.55, ... 0.95
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // Per detection: its class, score and whether it matched at each IoU threshold.
 struct Scored {
@@ -148,10 +148,7 @@ CLI::App *add_validate_command(CLI::App &app, ValidateArgs &a) {
   c->add_option("--pr-conf", a.pr_conf, "score threshold of the precision and recall")
       ->capture_default_str();
   c->add_option("--max-det", a.max_det, "detections per image at most")->capture_default_str();
-  c->add_option("--target", a.target, "where Kiln runs the model (cpu)")->capture_default_str();
-  c->add_option("--threads", a.threads, "threads per run (0: all cores)");
-  c->add_option("--cache-dir", a.cache_dir, "cache folder");
-  c->add_flag("--no-cache", a.no_cache, "compile without reading or writing the cache");
+  add_session_flags(c, a.session, {.target_help = "where Kiln runs the model: cpu, opencl"});
   c->add_option("--head", a.head, "output layout: auto, yolov8, yolov5, yolox, end2end")
       ->capture_default_str();
   c->add_option("--ort-python", a.ort_python,
@@ -292,12 +289,17 @@ int cmd_validate(const ValidateArgs &a) {
   if (images.empty())
     throw Error("--dataset '" + a.dataset + "': no images under " + images_dir.string());
 
-  Session s = open_detect_session(a.model, a.target, a.threads, a.cache_dir, a.no_cache);
+  Session s = open_detect_session(a.model, a.session);
   ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(a.model), a.head);
   DecodeOptions opt{a.conf, a.iou, a.max_det};
 
-  // A private scratch folder for the ONNX Runtime exchange, removed however we leave.
-  fs::path tmp = fs::temp_directory_path() / fmt::format("kiln-validate-{}", ::getpid());
+  // A private scratch folder for the ONNX Runtime exchange, removed however we leave. mkdtemp
+  // makes a new one per run: a pid-named folder could be one a killed run left behind (with
+  // its inputs still inside) once the pid comes round again.
+  std::string tmp_name = (fs::temp_directory_path() / "kiln-validate-XXXXXX").string();
+  if (!::mkdtemp(tmp_name.data()))
+    throw Error("cannot make a temporary folder " + tmp_name + ": " + std::strerror(errno));
+  fs::path tmp = tmp_name;
   fs::create_directories(tmp / "in", ec);
   fs::create_directories(tmp / "out", ec);
   struct Cleanup {
@@ -324,7 +326,7 @@ int cmd_validate(const ValidateArgs &a) {
   std::vector<ImageEval> kiln_eval(images.size()), ort_eval(images.size());
   std::vector<Letterbox> boxes(images.size());
   std::vector<NamedTensor> outputs;
-  Progress progress(images.size(), "images");
+  Progress progress(images.size(), "images", "img");
   double t0 = now_s(), run_s = 0;
   for (size_t i = 0; i < images.size(); ++i) {
     Image img = load_image(images[i].path);
@@ -333,10 +335,7 @@ int cmd_validate(const ValidateArgs &a) {
         read_labels((labels_dir / rel).replace_extension(".txt"), img.width, img.height);
     HostTensor input = preprocess(img, m, boxes[i]);
     if (!python.empty()) {
-      Tensor x(static_cast<DType>(input.type()), input.shape());
-      std::copy_n(static_cast<const char *>(input.data()), input.nbytes(),
-                  static_cast<char *>(x.raw()));
-      write_npy((tmp / "in" / fmt::format("{:08d}.npy", i)).string(), x);
+      write_npy((tmp / "in" / fmt::format("{:08d}.npy", i)).string(), to_tensor(input));
     }
     double r0 = now_s();
     if (Status st = s.run({{m.input_name, input}}, outputs); !st)
@@ -344,7 +343,7 @@ int cmd_validate(const ValidateArgs &a) {
     run_s += now_s() - r0;
     kiln_eval[i] = {decode(m, to_floats(outputs[m.output_index].tensor), opt, boxes[i]), truth};
     ort_eval[i].truth = std::move(truth);
-    progress.update(i + 1);
+    progress.bar(i + 1);
   }
   progress.finish();
   double kiln_wall = now_s() - t0;
@@ -384,6 +383,7 @@ int cmd_validate(const ValidateArgs &a) {
                         {"boxes", km.truth},
                         {"classes", km.classes},
                         {"head", head_name(m.head)},
+                        {"input", {m.input_name, {1, 3, m.input_h, m.input_w}}},
                         {"conf", a.conf},
                         {"iou", a.iou},
                         {"pr_conf", a.pr_conf},
@@ -402,7 +402,7 @@ int cmd_validate(const ValidateArgs &a) {
              fs::path(a.model).filename().string(), a.dataset, images.size(), km.truth, km.classes,
              head_name(m.head), a.conf, a.iou, a.pr_conf);
   std::string ort_head = om ? ort_version : "ONNX Runtime";
-  fmt::print("  {:<14} {:>12} {:>20}\n", "", "Kiln (" + a.target + ")", ort_head);
+  fmt::print("  {:<14} {:>12} {:>20}\n", "", "Kiln (" + a.session.target + ")", ort_head);
   auto row = [&](const char *name, double k, std::optional<double> o) {
     fmt::print("  {:<14} {:>12} {:>20}\n", name, fixed(k), o ? fixed(*o) : "-");
   };

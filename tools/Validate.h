@@ -20,10 +20,7 @@ struct ValidateArgs {
   float iou = 0.7f;      ///< NMS threshold (Ultralytics' validation default)
   float pr_conf = 0.25f; ///< score threshold of the reported precision and recall
   int max_det = 300;
-  std::string target = "cpu";
-  int threads = 0;
-  std::string cache_dir;
-  bool no_cache = false;
+  SessionFlags session; ///< --target, --threads, --passes, --input-shape, --cache-dir, ...
   std::string head = "auto";
   std::string ort_python; ///< Python with onnxruntime ("" = find one)
   bool no_ort = false;
