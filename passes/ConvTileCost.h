@@ -5,7 +5,7 @@
 ///   ConvGeom g = conv_geom(node, x, w, y);            // passes/LowerConvUtil.h
 ///   ConvTiles t = choose_conv_tiles(g, opt);         // e.g. 8 channels x 2 vectors of 16
 ///   // one work item: t.ocb x (t.nv * t.lanes) outputs per step, rows of t.row_len pixels
-#include "passes/Lower.h"
+#include "passes/Program.h"
 
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 #pragma once
 /// Internal to lowering: the state shared by the per-op lowering functions.
-#include "passes/Lower.h"
+#include "passes/Program.h"
 
 #include <string>
 #include <vector>

@@ -7,7 +7,7 @@
 ///   MemPlan m = plan_memory(prog);  // m.offset[b]: buffer b's offset in the arena, or -1
 ///   arena = AlignedBytes(m.arena_bytes);
 ///   // m.lower_bound <= m.arena_bytes <= m.naive_bytes (with Program::plan_memory on)
-#include "passes/Lower.h"
+#include "passes/Program.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,7 @@
 #pragma once
 /// Passes over the lowered Program (buffers and launches), run after lowering and before
 /// kernel passes/codegen. The PassManager (passes/PassManager.h) names them in pipelines.
-#include "passes/Lower.h"
+#include "passes/Program.h"
 
 namespace kiln {
 

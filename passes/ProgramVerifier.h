@@ -4,7 +4,7 @@
 /// PassOptions::verify_each_pass is on.
 ///
 ///   verify_program(prog);  // throws kiln::Error "launch 3 (conv2d_3x3s1_f32): arg 2 ..."
-#include "passes/Lower.h"
+#include "passes/Program.h"
 
 namespace kiln {
 

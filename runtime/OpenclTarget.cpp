@@ -376,8 +376,9 @@ OpenclCompiled opencl_capture(OpenclBackend &backend, const CompileResult &cr) {
     code = llvm.load(llvm.compile(host));
   }
   OpenclCompiled r;
-  r.exec = CompiledSchedule::capture(cr.program, cr.launch_kernel, cr.module,
-                               std::make_unique<HostModule>(std::move(code), std::move(index)));
+  r.exec =
+      CompiledSchedule::capture(cr.program, cr.launch_kernel, cr.module,
+                                std::make_unique<HostModule>(std::move(code), std::move(index)));
   r.runner = make_runner(backend.device(), *r.exec, std::move(backend.program_), backend.symbols_,
                          "source");
   backend.kernels_.clear();

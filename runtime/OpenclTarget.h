@@ -8,8 +8,8 @@
 ///   OpenclCompiled c = opencl_capture(be, cr);  // c.runner->run(inputs, outputs)
 ///
 /// The schedule itself (buffer table, memory plan, weights, manifest) is the CPU target's
-/// CompiledSchedule, so the .kiln format and planning are shared; the manifest's kernel names are the
-/// kernels' own, and its "object" section holds the OpenCL program instead of machine code:
+/// CompiledSchedule, so the .kiln format and planning are shared; the manifest's kernel names are
+/// the kernels' own, and its "object" section holds the OpenCL program instead of machine code:
 ///
 ///   "KCLP" u32 version, u64 n + OpenCL C source, u64 n + device key,
 ///   u64 count + count x (u64 n + the program's symbol of kernel i), u64 n + binary,

@@ -52,5 +52,4 @@ struct ScheduleDesc {
   int64_t arena_lower_bound_bytes = 0, arena_naive_bytes = 0;
 };
 
-
 } // namespace kiln

@@ -16,6 +16,7 @@ from pathlib import Path
 LAYERS = {
     "ir": [],
     "ir/reference": ["ir"],
+    "ir/shape": ["ir"],
     "frontend": ["ir", "ir/reference"],
     "passes": ["ir", "ir/reference"],
     "codegen": ["ir"],

@@ -323,8 +323,8 @@ std::string reload(const std::function<void(std::vector<uint8_t> &)> &edit,
   write_cache_file(file.string(), key, "{}", obj, compiled.exec->weights());
   std::unique_ptr<CacheFile> f = CacheFile::open(file.string(), nullptr);
   fs::remove(file);
-  auto exec =
-      CompiledSchedule::from_cache(compiled.exec->desc(), std::move(f), backend.load(CompiledModule{}));
+  auto exec = CompiledSchedule::from_cache(compiled.exec->desc(), std::move(f),
+                                           backend.load(CompiledModule{}));
   ::testing::internal::CaptureStderr();
   std::unique_ptr<OpenclRunner> runner;
   try {
