@@ -1,5 +1,7 @@
 #include "runtime/OpenclTarget.h"
 
+#include "runtime/Binding.h"
+
 #include "codegen/llvm/LlvmBackend.h"
 #include "codegen/opencl/OpenclEmitter.h"
 #include "ir/Error.h"
@@ -99,8 +101,6 @@ Payload unpack(std::span<const uint8_t> in) {
   p.checksum = u64();
   return p;
 }
-
-void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
 
 // ---- host code ----
 

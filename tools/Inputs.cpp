@@ -17,10 +17,6 @@ namespace fs = std::filesystem;
 
 namespace kiln {
 
-std::string tensor_type_str(DType t, const Shape &s) {
-  return std::string(dtype_name(t)) + "[" + shape_str(s) + "]";
-}
-
 std::pair<std::string, Shape> parse_input_shape(const std::string &spec) {
   size_t eq = spec.rfind('=');
   if (eq == std::string::npos || eq == 0)
@@ -98,8 +94,8 @@ std::vector<Tensor> load_inputs(const std::vector<InputSpec> &specs,
     const InputSpec &v = *it;
     Tensor t = read_npy(file);
     if (t.dtype() != v.dtype || t.shape() != v.shape)
-      throw Error("input '" + v.name + "' expects " + tensor_type_str(v.dtype, v.shape) + " but " +
-                  file + " holds " + tensor_type_str(t.dtype(), t.shape()));
+      throw Error("input '" + v.name + "' expects " + type_str(v.dtype, v.shape) + " but " + file +
+                  " holds " + type_str(t.dtype(), t.shape()));
     inputs[it - specs.begin()] = t;
   }
   for (size_t i = 0; i < inputs.size(); ++i)

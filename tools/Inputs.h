@@ -17,10 +17,6 @@
 
 namespace kiln {
 
-/// "f32[1,3,640,640]". A tools copy until ir has `type_str(DType, const Shape &)` (issue 11,
-/// added by the ir change): then delete this one and call that.
-std::string tensor_type_str(DType t, const Shape &s);
-
 /// "images=1x3x320x320" (or "images=1,3,320,320") -> {"images", {1,3,320,320}}. Throws
 /// kiln::Error naming --input-shape when malformed or a dimension is not positive.
 std::pair<std::string, Shape> parse_input_shape(const std::string &spec);

@@ -48,7 +48,7 @@ nlohmann::json outputs_json(const std::vector<std::string> &names,
 void print_outputs(const std::vector<std::string> &names, const std::vector<Tensor> &outputs,
                    const std::vector<std::string> &files) {
   for (size_t i = 0; i < outputs.size(); ++i)
-    fmt::print("  {} {}{}\n", names[i], tensor_type_str(outputs[i].dtype(), outputs[i].shape()),
+    fmt::print("  {} {}{}\n", names[i], type_str(outputs[i].dtype(), outputs[i].shape()),
                files[i].empty() ? "" : " -> " + files[i]);
 }
 
