@@ -2,6 +2,7 @@
 // pass_registry() and, if an O level should run it, one entry in level_passes().
 #include "passes/PassManager.h"
 
+#include "ir/Clock.h"
 #include "ir/Error.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -86,10 +87,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && s.back() == ' ')
     s.remove_suffix(1);
   return s;
-}
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 bool should_print(const PassOptions &opt, bool changed) {

@@ -54,10 +54,6 @@ void bind_outputs(const std::vector<TensorInfo> &infos, std::vector<NamedTensor>
     ptrs[o] = out[o].tensor.data();
 }
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
 
 } // namespace kiln

@@ -5,7 +5,6 @@
 #include "ir/Error.h"
 #include "runtime/CacheFile.h"
 
-#include <chrono>
 #include <kiln/kiln.h>
 #include <new>
 #include <string>
@@ -27,9 +26,6 @@ Status match_inputs(const std::vector<TensorInfo> &model, const std::vector<Name
 /// new ones. ptrs[o] = out[o]'s data.
 void bind_outputs(const std::vector<TensorInfo> &infos, std::vector<NamedTensor> &out,
                   std::vector<void *> &ptrs);
-
-/// Milliseconds since t0 on the steady clock.
-double ms_since(std::chrono::steady_clock::time_point t0);
 
 /// A one-line notice on stderr: "kiln: LINE".
 void notice(const std::string &line);

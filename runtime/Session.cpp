@@ -6,6 +6,7 @@
 #include "codegen/llvm/LlvmBackend.h"
 #include "frontend/OnnxImporter.h"
 #include "ir/AtomicFile.h"
+#include "ir/Clock.h"
 #include "runtime/Binding.h"
 #include "runtime/CacheFile.h"
 #include "runtime/CompiledModel.h"

@@ -5,17 +5,13 @@
 ///   times.push_back(ms_between(t0, std::chrono::steady_clock::now()));
 ///   std::sort(times.begin(), times.end());
 ///   double median = percentile(times, 0.5);
+#include "ir/Clock.h"
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
 
 namespace kiln {
-
-/// Milliseconds from `a` to `b`.
-inline double ms_between(std::chrono::steady_clock::time_point a,
-                         std::chrono::steady_clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
 
 /// Seconds on the steady clock from an arbitrary start: only differences mean something.
 inline double now_s() {
