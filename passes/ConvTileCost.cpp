@@ -22,17 +22,17 @@ void flat_rows(int64_t pixels, int64_t tw, int64_t &rows, int64_t &len) {
 
 } // namespace
 
-ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
-  ConvTiles best;
+std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOptions &opt) {
+  ConvTiles base;
   const int64_t v = std::max(1, opt.vector_lanes_f32);
-  best.lanes = v;
-  best.flat = g.is_pointwise();
+  base.lanes = v;
+  base.flat = g.is_pointwise();
+  std::vector<std::pair<double, ConvTiles>> scored;
   // A rough cycle model per (kh, kw, ic) step: FMAs on 2 ports, loads on 2 ports (a stride-s
   // pixel vector, s <= 4, is s loads and a shuffle that takes an FMA port; a longer stride is
   // a gather, about one load per lane), and at least the 4-cycle FMA latency of each
   // accumulator chain. Score: useful FMAs per cycle (padded channels and the lanes past a
   // row's end are wasted).
-  double best_score = -1;
   // Accumulator vectors that fit the register file next to the pixel vectors: 32 zmm
   // registers with AVX-512, 16 ymm with AVX2.
   const int64_t max_acc = v >= 16 ? 16 : 12;
@@ -54,7 +54,7 @@ ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
       if (!given && (ocb * nv > max_acc || (ocb > 1 && nv > 4)))
         continue;
       int64_t tw = nv * v, rows = g.oh, len = g.ow;
-      if (best.flat)
+      if (base.flat)
         flat_rows(g.oh * g.ow, tw, rows, len);
       double px_eff = double(g.oh * g.ow) / double(rows * round_up(len, tw));
       double oc_eff = double(g.mg) / double(round_up(g.mg, ocb));
@@ -62,12 +62,23 @@ ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
       double loads = double(nv * (g.sw > 4 ? v : g.sw) + ocb) / 2;
       double cycles = std::max({fma, loads, 4.0});
       double score = double(ocb * nv) * px_eff * oc_eff / cycles;
-      if (score > best_score + 1e-9) {
-        best_score = score;
-        best.ocb = ocb, best.nv = nv, best.rows = rows, best.row_len = len;
-      }
+      ConvTiles t = base;
+      t.ocb = ocb, t.nv = nv, t.rows = rows, t.row_len = len;
+      scored.emplace_back(score, t);
     }
-  return best;
+  // Best first; ties keep the enumeration order (stable), so the choice is deterministic.
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto &a, const auto &b) { return a.first > b.first + 1e-9; });
+  std::vector<ConvTiles> out;
+  for (auto &[score, t] : scored)
+    out.push_back(t);
+  if (out.empty())
+    out.push_back(base);
+  return out;
+}
+
+ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {
+  return conv_tile_candidates(g, opt).front();
 }
 
 } // namespace kiln

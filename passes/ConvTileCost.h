@@ -8,6 +8,7 @@
 #include "passes/Program.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace kiln {
 
@@ -34,5 +35,9 @@ struct ConvTiles {
 /// per modelled cycle, within the register file of opt.vector_lanes_f32. The `tile` pass
 /// options apply: tile off is one channel x one vector; tile_oc / tile_px give the sizes.
 ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt);
+
+/// Every tile the cost model considers for `g` under `opt`, best modelled first (the first is
+/// choose_conv_tiles' answer without a tuning database): what `kiln tune` times.
+std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOptions &opt);
 
 } // namespace kiln
