@@ -3,6 +3,7 @@
 #include "ir/ShapeInference.h"
 
 #include <algorithm>
+#include <set>
 
 namespace kiln {
 
@@ -127,6 +128,40 @@ std::vector<int> Graph::use_counts() const {
   for (Value *o : outputs_)
     ++uses[o->id];
   return uses;
+}
+
+void Graph::sort_topologically() {
+  // Kahn's algorithm, always taking the ready node that came first: deterministic and stable.
+  const size_t n = nodes_.size();
+  std::map<const Value *, size_t> producer_pos;
+  for (size_t i = 0; i < n; ++i)
+    for (Value *o : nodes_[i]->outputs)
+      producer_pos[o] = i;
+  std::vector<int> waiting(n, 0);
+  std::vector<std::vector<size_t>> readers(n);
+  for (size_t i = 0; i < n; ++i)
+    for (Value *in : nodes_[i]->inputs) {
+      auto it = in ? producer_pos.find(in) : producer_pos.end();
+      if (it == producer_pos.end())
+        continue;
+      ++waiting[i];
+      readers[it->second].push_back(i);
+    }
+  std::set<size_t> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0)
+      ready.insert(i);
+  std::vector<std::unique_ptr<Node>> sorted;
+  while (!ready.empty()) {
+    size_t i = *ready.begin();
+    ready.erase(ready.begin());
+    for (size_t r : readers[i])
+      if (--waiting[r] == 0)
+        ready.insert(r);
+    sorted.push_back(std::move(nodes_[i]));
+  }
+  KILN_ASSERT(sorted.size() == n, "sort_topologically: the graph has a cycle");
+  nodes_ = std::move(sorted);
 }
 
 void Graph::remove_dead() {

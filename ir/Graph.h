@@ -96,6 +96,9 @@ public:
   void replace_uses(Value *from, Value *to);
   /// Removes nodes whose outputs are unused and values nobody refers to; renumbers ids.
   void remove_dead();
+  /// Restores topological order after nodes were appended that earlier nodes read (a pass
+  /// inserting conversions): stable, so nodes already in order keep their relative order.
+  void sort_topologically();
   /// Number of uses of each value (node inputs + graph outputs), indexed by Value::id.
   std::vector<int> use_counts() const;
 

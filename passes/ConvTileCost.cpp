@@ -20,6 +20,67 @@ void flat_rows(int64_t pixels, int64_t tw, int64_t &rows, int64_t &len) {
   len = round_up(ceil_div(pixels, rows), tw);
 }
 
+/// Candidates for the blocked kernels (passes/LowerConvBlocked.cpp). Per (kh, kw, ic) step a
+/// tile of `px` pixels x `ocv` channel vectors issues px*ocv FMAs, px broadcast loads (folded
+/// into the FMAs as memory operands) and ocv weight-vector loads; per tile it pays the bias
+/// loads, the epilogue and the stores once. Depthwise: px pixel vectors, one weight vector per
+/// tap, (px - 1) * sw + kw input vectors per kernel row.
+std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
+                                                             const LowerOptions &opt) {
+  const int64_t v = std::max(1, opt.vector_lanes_f32);
+  const int64_t b = g.y_block > 0 ? g.y_block : g.x_block;
+  const int64_t regs = v >= 16 ? 32 : 16; // zmm / ymm registers
+  const int64_t bv = ceil_div(b, v);      // vector registers per channel block
+  ConvTiles base;
+  base.lanes = v;
+  base.blocked = true;
+  const bool dw = g.is_depthwise();
+  base.flat = g.is_pointwise() && !dw;
+  std::vector<int64_t> ocvs = {1, 2, 3, 4, 6};
+  if (dw)
+    ocvs = {1};
+  std::vector<int64_t> pxs = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28};
+  bool given = !opt.tile || opt.tile_oc > 0 || opt.tile_px > 0;
+  if (!opt.tile)
+    ocvs = {1}, pxs = {1};
+  if (opt.tile && opt.tile_oc > 0 && !dw)
+    ocvs = {std::max<int64_t>(1, opt.tile_oc / b)};
+  if (opt.tile && opt.tile_px > 0)
+    pxs = {opt.tile_px};
+  const int64_t blocks = ceil_div(g.mg, b);
+  const int64_t taps = g.kh * g.kw * (dw ? 1 : g.cg);
+  std::vector<std::pair<double, ConvTiles>> out;
+  for (int64_t ocv : ocvs)
+    for (int64_t px : pxs) {
+      if (ocv > blocks && !given)
+        continue;
+      const int64_t acc = px * ocv * bv;
+      const int64_t live = dw ? acc + ((px - 1) * g.sw + g.kw) * bv + bv : acc + ocv * bv + 1;
+      if (!given && live > regs)
+        continue;
+      int64_t rows = g.oh, len = g.ow;
+      if (base.flat)
+        flat_rows(g.oh * g.ow, px, rows, len);
+      const double px_eff = double(g.oh * g.ow) / double(rows * round_up(len, px));
+      const double oc_eff = double(g.mg) / double(round_up(g.mg, ocv * b));
+      // Cycles per step: FMAs on 2 ports; loads on 2 ports; each accumulator chain at least
+      // the FMA latency (4).
+      double fma = double(acc) / 2;
+      double loads = dw ? double(((px - 1) * g.sw + g.kw) * bv) / double(g.kw) / 2 + double(bv) / 2
+                        : double(px + ocv * bv) / 2;
+      double step = std::max({fma, loads, 4.0 * double(bv)});
+      // Per tile: bias, epilogue (activation ~16 ops a vector) and stores, over all its steps.
+      double tile_cycles = step * double(taps) + double(acc) * 10 / 2;
+      double score = double(acc) * double(taps) * px_eff * oc_eff / tile_cycles;
+      ConvTiles t = base;
+      t.ocb = ocv * b, t.px = px, t.nv = 1, t.rows = rows, t.row_len = len;
+      // A group's packed weights above ~1/4 of L2 (2 MiB here): keep them across rows.
+      t.oc_outer = !dw && double(g.cg * g.kh * g.kw * t.ocb * 4) > 256.0 * 1024;
+      out.emplace_back(score, t);
+    }
+  return out;
+}
+
 } // namespace
 
 std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOptions &opt) {
@@ -28,6 +89,8 @@ std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOption
   base.lanes = v;
   base.flat = g.is_pointwise();
   std::vector<std::pair<double, ConvTiles>> scored;
+  if (g.blocked())
+    scored = blocked_candidates(g, opt);
   // A rough cycle model per (kh, kw, ic) step: FMAs on 2 ports, loads on 2 ports (a stride-s
   // pixel vector, s <= 4, is s loads and a shuffle that takes an FMA port; a longer stride is
   // a gather, about one load per lane), and at least the 4-cycle FMA latency of each
@@ -51,6 +114,8 @@ std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOption
     nvs = {std::max<int64_t>(1, opt.tile_px / v)};
   for (int64_t ocb : ocbs)
     for (int64_t nv : nvs) {
+      if (g.blocked())
+        break;
       if (!given && (ocb * nv > max_acc || (ocb > 1 && nv > 4)))
         continue;
       int64_t tw = nv * v, rows = g.oh, len = g.ow;

@@ -12,9 +12,13 @@
 
 namespace kiln {
 
-/// The geometry of a 2-D conv (NCHW, weights [M][C/group][KH][KW]).
+/// The geometry of a 2-D conv (weights [M][C/group][KH][KW]); c, h, w, m, oh, ow are the
+/// logical NCHW sizes. x_block / y_block: the channel block of a blocked input / output
+/// ([N][C/b][H][W][b], docs/DESIGN.md "Blocked layout"), 0 for NCHW.
 struct ConvGeom {
   int64_t n, c, h, w, m, oh, ow, kh, kw, group, cg, mg, sh, sw, dh, dw, pt, pl;
+  int64_t x_block = 0, y_block = 0;
+  bool blocked() const { return x_block > 0 || y_block > 0; }
   bool is_pointwise() const {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w;
   }
@@ -25,10 +29,18 @@ struct ConvGeom {
 /// pixels, accumulated in registers; pixels are walked as `rows` rows of `row_len` (for
 /// 1x1/s1/p0 convs the whole OH*OW plane is cut into rows of similar length instead of image
 /// rows, so narrow images do not waste lanes).
+///
+/// Blocked convs (ConvGeom::blocked(), passes/LowerConvBlocked.cpp) vectorise over output
+/// channels instead: `ocb` channels (whole blocks) x `px` output pixels per register tile, and
+/// `oc_outer` walks output-channel groups outside the pixel rows (a group's weights then stay
+/// in cache across rows) instead of inside them (the rows' inputs stay in cache).
 struct ConvTiles {
   int64_t ocb = 8, nv = 2, lanes = 16;
   bool flat = false;
   int64_t rows = 1, row_len = 1;
+  bool blocked = false;
+  int64_t px = 0;
+  bool oc_outer = false;
 };
 
 /// The one place CPU conv tile sizes are chosen: the candidate tile with the most useful FMAs

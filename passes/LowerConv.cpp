@@ -17,6 +17,7 @@
 //
 // The multiply-add is a Mul then an Add: whether it becomes one FMA is the backend's call
 // (contraction flags), not lowering's.
+#include "passes/LowerConvBlocked.h"
 #include "passes/LowerConvGpu.h"
 #include "passes/LowerConvUtil.h"
 #include "passes/LowerLoops.h"
@@ -40,6 +41,8 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
     no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
   const ConvTiles t = choose_conv_tiles(g, cx.opt);
+  if (g.blocked())
+    return lower_conv_blocked(cx, n, g, t); // passes/LowerConvBlocked.cpp
   const int64_t v = t.lanes, nv = t.nv, ocb = t.ocb, tw = nv * v;
   const int64_t nb = ceil_div(g.mg, ocb);
   const auto [bias, residual, xzp, wzp, act] = conv_operands(n, integer);

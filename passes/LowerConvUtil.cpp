@@ -4,6 +4,8 @@
 
 #include "passes/LowerLoops.h"
 
+#include <algorithm>
+
 namespace kiln {
 
 using namespace lw;
@@ -12,8 +14,11 @@ ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y
   const Attrs &a = n.attrs;
   const auto &st = a.ints("strides"), &dil = a.ints("dilations"), &pads = a.ints("pads");
   ConvGeom g;
-  g.n = x.shape[0], g.c = x.shape[1], g.h = x.shape[2], g.w = x.shape[3];
-  g.m = y.shape[1], g.oh = y.shape[2], g.ow = y.shape[3];
+  g.x_block = a.has("x_block") ? a.i("x_block") : 0;
+  g.y_block = a.has("y_block") ? a.i("y_block") : 0;
+  g.n = x.shape[0], g.c = x.shape[1] * std::max<int64_t>(1, g.x_block), g.h = x.shape[2],
+  g.w = x.shape[3];
+  g.m = y.shape[1] * std::max<int64_t>(1, g.y_block), g.oh = y.shape[2], g.ow = y.shape[3];
   g.kh = w.shape[2], g.kw = w.shape[3];
   g.group = a.i("group");
   g.cg = g.c / g.group, g.mg = g.m / g.group;
@@ -23,7 +28,8 @@ ConvGeom conv_geom(const Node &n, const Value &x, const Value &w, const Value &y
 }
 
 void check_conv_4d(const Node &n) {
-  if (n.inputs[0]->shape.size() != 4 || n.inputs[1]->shape.size() != 4)
+  const size_t xr = n.attrs.has("x_block") && n.attrs.i("x_block") > 0 ? 5 : 4;
+  if (n.inputs[0]->shape.size() != xr || n.inputs[1]->shape.size() != 4)
     no_kernel(n, "non-2-D convolution");
 }
 

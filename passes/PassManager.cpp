@@ -12,6 +12,7 @@
 #include "passes/EwFuse.h"
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
+#include "passes/Layout.h"
 #include "passes/ProgramPasses.h"
 #include "passes/ProgramVerifier.h"
 
@@ -36,6 +37,9 @@ const std::vector<PassInfo> &pass_registry() {
        nullptr},
       {"ewfuse", PassLevel::Graph, "elementwise chains as one kernel (FusedElementwise)",
        fuse_elementwise_chains, nullptr},
+      {"layout", PassLevel::Graph,
+       "channel-blocked activations (NCHWc, c = vector lanes) between convs", nullptr, nullptr,
+       [](Graph &g, const PassOptions &o) { return block_layout(g, o.layout_block); }},
       {"concat", PassLevel::Program, "concat elimination: producers write into the concat", nullptr,
        eliminate_concat},
       {"tile", PassLevel::Target, "conv output tiles held in registers (tile=auto|ocN,pxN)",
@@ -61,8 +65,8 @@ const std::vector<std::string> *level_passes(std::string_view name) {
   static const std::vector<std::string> o1 = {"fold", "dce", "tile", "memplan"};
   static const std::vector<std::string> o2 = {"fold", "dce",    "cse",  "bnfold",
                                               "fuse", "ewfuse", "tile", "memplan"};
-  static const std::vector<std::string> o3 = {"fold",   "dce",  "cse",     "bnfold", "fuse",
-                                              "ewfuse", "tile", "memplan", "concat"};
+  static const std::vector<std::string> o3 = {"fold",   "dce",    "cse",  "bnfold",  "fuse",
+                                              "ewfuse", "layout", "tile", "memplan", "concat"};
   if (name == "O0")
     return &o0;
   if (name == "O1")
@@ -194,10 +198,10 @@ bool verify_passes_by_default() {
 }
 
 void run_graph_pass(Graph &g, const PassInfo &pass, const PassOptions &opt, PassReport *report) {
-  KILN_ASSERT(pass.level == PassLevel::Graph && pass.graph_fn,
+  KILN_ASSERT(pass.level == PassLevel::Graph && (pass.graph_fn || pass.target_graph_fn),
               "run_graph_pass: '" + std::string(pass.name) + "' is not a graph pass");
   auto t0 = std::chrono::steady_clock::now();
-  bool changed = pass.graph_fn(g);
+  bool changed = pass.graph_fn ? pass.graph_fn(g) : pass.target_graph_fn(g, opt);
   double ms = ms_since(t0);
   if (report)
     report->push_back({pass.name, ms, changed});

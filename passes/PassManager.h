@@ -2,7 +2,7 @@
 /// The pass manager: the one table of graph and program passes, pipelines given as text, and
 /// the driver that runs them with timing, IR printing and verification.
 ///
-///   parse_pipeline("O3,-fuse")  ->  fold,dce,cse,bnfold,concat
+///   parse_pipeline("O3,-fuse")  ->  fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat
 ///   run_graph_passes(g, p, opt, &report)     // before lowering
 ///   run_program_passes(prog, p, opt, &report) // after lowering, before codegen
 #include "ir/Graph.h"
@@ -21,14 +21,18 @@ namespace kiln {
 /// their own in the table).
 enum class PassLevel { Graph, Program, Target };
 
-/// One registered pass. Exactly one of graph_fn / program_fn is set; each returns true when
-/// it changed the IR.
+struct PassOptions;
+
+/// One registered pass. Exactly one of graph_fn / program_fn / target_graph_fn is set; each
+/// returns true when it changed the IR. target_graph_fn is a graph pass that depends on the
+/// target (PassOptions::layout_block).
 struct PassInfo {
   const char *name;
   PassLevel level;
   const char *description;
   bool (*graph_fn)(Graph &);
   bool (*program_fn)(Program &);
+  bool (*target_graph_fn)(Graph &, const PassOptions &) = nullptr;
 };
 
 /// Every pass, in the order the O levels run them. Graph and Program passes have one function
@@ -48,7 +52,8 @@ struct Pipeline {
 };
 
 /// Parses "fold,dce,fuse", the levels "O0".."O3" (O0: nothing but what codegen needs; O1:
-/// fold,dce,tile,memplan; O2: O1 + cse,bnfold,fuse,ewfuse; O3: O2 + concat), "default" (= O3), and
+/// fold,dce,tile,memplan; O2: O1 + cse,bnfold,fuse,ewfuse; O3: O2 + layout,concat), "default" (=
+/// O3), and
 /// "-name", which removes every earlier occurrence of a pass ("O3,-fuse"). `tile=auto`,
 /// `tile=oc8`, `tile=oc8,px32`, `tile=px64` set the conv tile (the items after `tile=` that
 /// are ocN/pxN belong to it). Spaces around names are ignored; an empty text is O0. Throws
@@ -69,6 +74,9 @@ struct PassOptions {
   /// (passes/ProgramVerifier.h) after every program pass; a pass that leaves invalid IR is a
   /// kiln::InternalError naming it. Default: verify_passes_by_default().
   bool verify_each_pass = verify_passes_by_default();
+  /// The target's channel block for the `layout` pass (its f32 vector lanes; 0: the target
+  /// keeps NCHW, as GPUs do). Set by compile_graph from the backend.
+  int64_t layout_block = 0;
 };
 
 /// What one pass did.

@@ -45,9 +45,13 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
                             const PassOptions &pass_options, PassReport *report) {
   Pipeline passes = check_pipeline(pipeline);
-  run_graph_passes(g, passes, pass_options, report);
+  const LoweringTarget target = backend.lowering_target();
+  PassOptions graph_options = pass_options;
+  // The blocked layout's channel block is one f32 vector; the GPU lowering keeps NCHW.
+  graph_options.layout_block = target.gpu ? 0 : target.vector_lanes_f32;
+  run_graph_passes(g, passes, graph_options, report);
   CompileResult r;
-  r.program = lower(g, lower_options(backend.lowering_target(), passes));
+  r.program = lower(g, lower_options(target, passes));
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 

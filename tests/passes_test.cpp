@@ -414,13 +414,15 @@ TEST(Pipeline, LevelsExpand) {
   EXPECT_EQ(parse_pipeline("").str(), "");
   EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce,tile,memplan");
   EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
-  EXPECT_EQ(parse_pipeline("O3").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan,concat");
+  EXPECT_EQ(parse_pipeline("O3").str(),
+            "fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("default").str(), parse_pipeline("O3").str());
   EXPECT_EQ(parse_pipeline(" fold , dce ").str(), "fold,dce");
 }
 
 TEST(Pipeline, MinusRemovesEarlierPasses) {
-  EXPECT_EQ(parse_pipeline("O3,-fuse").str(), "fold,dce,cse,bnfold,ewfuse,tile,memplan,concat");
+  EXPECT_EQ(parse_pipeline("O3,-fuse").str(),
+            "fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("O1,-fold,-dce,-tile,-memplan").str(), "");
   EXPECT_EQ(parse_pipeline("-fuse,fuse").str(), "fuse");
 }
@@ -430,7 +432,7 @@ TEST(Pipeline, TileSizes) {
   EXPECT_EQ(p.tile_oc, 8);
   EXPECT_EQ(p.tile_px, 32);
   // The tile moves to where it was given; its sizes are part of the text (and the cache key).
-  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,ewfuse,memplan,concat,tile=oc8,px32");
+  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,ewfuse,layout,memplan,concat,tile=oc8,px32");
   EXPECT_EQ(parse_pipeline("O2,-tile,tile=px64").str(),
             "fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
   EXPECT_EQ(parse_pipeline("tile=auto").str(), "tile");
@@ -451,9 +453,10 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     parse_pipeline("O3,fusee");
     FAIL() << "no error";
   } catch (const Error &e) {
-    EXPECT_EQ(std::string(e.what()),
-              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, concat, tile, "
-              "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
+    EXPECT_EQ(
+        std::string(e.what()),
+        "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, layout, concat, tile, "
+        "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);

@@ -23,10 +23,11 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
   cmd->add_option("--cache-dir", f.cache_dir,
                   "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
   cmd->add_flag("--no-cache", f.no_cache, "compile without reading or writing the cache");
-  auto *passes = cmd->add_option("--passes", f.passes,
-                                 "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
-                                 "ewfuse,tile,memplan,concat), tile=ocN,pxN sets the conv tile, "
-                                 "-NAME drops one (default O3)");
+  auto *passes =
+      cmd->add_option("--passes", f.passes,
+                      "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
+                      "ewfuse,layout,tile,memplan,concat), tile=ocN,pxN sets the conv tile, "
+                      "-NAME drops one (default O3)");
   cmd->add_option("-O", f.opt_level, "optimisation level: -O0 .. -O3 (same as --passes ON)")
       ->check(CLI::Range(0, 3))
       ->excludes(passes);

@@ -121,7 +121,7 @@ def test_disable_flag_is_the_minus_form(kiln, small):
 def test_unknown_pass_lists_valid_names(kiln, small):
     proc = kiln_cli(kiln, "run", small, "--target", "cpu", "--no-cache", "--passes", "O3,fusee")
     assert proc.returncode == 1
-    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, concat, tile, "
+    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, layout, concat, tile, "
             "memplan;" in proc.stderr)
     assert proc.stderr.count("\n") == 1, proc.stderr
     proc = kiln_cli(kiln, "compile", small, "-o", small.with_suffix(".kiln"), "--disable", "fusee")
@@ -146,7 +146,7 @@ def test_passes_are_part_of_the_cache_key(kiln, small, tmp_path):
     run = lambda *x: kiln_cli(kiln, "run", small, "--target", "cpu", "--iterations", "1",  # noqa
                               "--json", "--cache-dir", cache, *x)
     first = json.loads(run("--passes", "O3").stdout)
-    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan,concat").stdout)
+    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat").stdout)
     other = json.loads(run("--passes", "O0").stdout)
     assert first["cache"] == "miss" and same["cache"] == "hit" and other["cache"] == "miss"
     assert first["kernels"] == same["kernels"] == a["kernels"]
