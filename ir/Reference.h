@@ -20,4 +20,10 @@ std::vector<Tensor> evaluate_node(const Node &node, const std::vector<Tensor> &i
 std::vector<Tensor> run_reference(const Graph &g, const std::vector<Tensor> &inputs,
                                   const std::function<void(size_t, const Node &)> &on_node = {});
 
+/// NCHW `x` [N, C, H, W] in the channel-blocked layout with block `b` (docs/DESIGN.md, "Blocked
+/// layout"): [N, C/b, H, W, b]. Throws kiln::Error unless x has rank 4 and C % b == 0.
+Tensor block_channels(const Tensor &x, int64_t b);
+/// The inverse of block_channels: a blocked [N, C/b, H, W, b] back to NCHW [N, C, H, W].
+Tensor unblock_channels(const Tensor &x);
+
 } // namespace kiln

@@ -1,4 +1,5 @@
 // MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool / BatchNormalization -> loop IR.
+// MaxPool on the channel-blocked layout has its own kernel (lower_blocked_max_pool).
 //
 // Windowed pools are vectorised over the output width with predicated loads, as the conv
 // kernels are (no weights, one accumulator vector per NV):
@@ -125,6 +126,124 @@ void lower_window_pool(LowerContext &cx, const Node &n) {
   cx.launch(std::move(kern), std::move(args), false, n);
 }
 
+/// MaxPool on the channel-blocked layout (ops.def `block` = b): X [N, C/b, H, W, b] ->
+/// Y [N, C/b, OH, OW, b], vectorised over the b channel lanes. A tile of T output pixels of one
+/// row first takes the max over the kh window rows of every input column it reads (one vector
+/// each, kept in registers), then each pixel the max of its kw columns: kh*cols + T*kw max ops
+/// instead of T*kh*kw, each input vector loaded once per window row. Which columns of a tile
+/// lie in the padding is known from its position: the border tiles are emitted one by one with
+/// those columns left out (no predicates, no -inf loads), the interior ones as a loop without
+/// checks, the last partial tile on its own.
+///
+///   kernel maxpool_5x5s1_nchw16c_f32(x, y) parallel N*C/b*OH:
+///     parallel for (cb, oh): for each tile (ow0, T pixels):
+///       col[c][lane] = -inf                   for c < (T-1)*sw + (kw-1)*dw + 1 in the input
+///       for kh: if ih in [0, H): col[c][lane] = max(col[c][lane], x[cb][ih][ow0*sw-pl+c][lane])
+///       y[cb][oh][ow0+t][lane] = max over j < kw of col[t*sw + j*dw][lane]
+void lower_blocked_max_pool(LowerContext &cx, const Node &n, int64_t b) {
+  const Value *x = n.inputs[0], *y = n.outputs[0];
+  if (cx.opt.gpu)
+    no_kernel(n, "blocked MaxPool");
+  bool int8 = x->dtype == DType::u8 || x->dtype == DType::i8;
+  if (!float_or_half(x->dtype) && !int8)
+    no_kernel(n, std::string(dtype_name(x->dtype)) + " pooling");
+  const Attrs &a = n.attrs;
+  const auto &k = a.ints("kernel"), &st = a.ints("strides"), &pads = a.ints("pads");
+  const int64_t ncb = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+  const int64_t oh = y->shape[2], ow = y->shape[3], kh = k[0], kw = k[1];
+  const int64_t sh = st[0], sw = st[1], pt = pads[0], pl = pads[1];
+  int64_t dh = 1, dw = 1;
+  if (a.has("dilations"))
+    dh = a.ints("dilations")[0], dw = a.ints("dilations")[1];
+  const DType adt = int8 ? x->dtype : DType::f32;
+  const Expr identity = max_identity(adt);
+  const bool check_top = pt > 0, check_bottom = (oh - 1) * sh - pt + (kh - 1) * dh >= h;
+
+  // 8 pixels a tile while one column is one register (b lanes), 4 when it takes more.
+  const int64_t tw = std::min<int64_t>(ow, b <= cx.opt.vector_lanes_f32 ? 8 : 4);
+  auto span = [&](int64_t t) { return (t - 1) * sw + (kw - 1) * dw + 1; };
+
+  KernelBuilder kb(kname("maxpool",
+                         window_detail(kh, kw, sh, sw, dh, dw) + "_nchw" + std::to_string(b) + "c",
+                         x->dtype));
+  int xb = kb.param(cx.prog, cx.buffer(x), false);
+  int yb = kb.param(cx.prog, cx.buffer(y), true);
+  auto lanes = [&](const std::function<Stmt(Expr)> &f) {
+    return loop(kb, b, ForKind::Vectorized, f);
+  };
+
+  // `t` pixels from output column ow0; `at` is ow0 when it is known (border tiles), else -1.
+  auto tile = [&](Expr ci, Expr r, Expr ow0, int64_t t, int64_t at) {
+    const int64_t cols = span(t);
+    int64_t lo = 0, hi = cols; // the columns inside the input
+    if (at >= 0) {
+      int64_t iw0 = at * sw - pl;
+      lo = std::clamp<int64_t>(-iw0, 0, cols);
+      hi = std::clamp<int64_t>(w - iw0, lo, cols);
+    }
+    const int col = kb.new_local();
+    auto col_at = [&](int64_t c, Expr l) { return imm(c * b) + l; };
+    std::vector<Stmt> init, out;
+    for (int64_t c = lo; c < hi; ++c)
+      init.push_back(lanes([&](Expr l) { return store(col, col_at(c, l), identity); }));
+    Expr iw0 = ow0 * imm(sw) - imm(pl);
+    Stmt rows = loop(kb, kh, ForKind::Serial, [&](Expr i) {
+      Expr ih = r * imm(sh) - imm(pt) + i * imm(dh);
+      Expr row = (ci * imm(h) + ih) * imm(w) + iw0;
+      std::vector<Stmt> update;
+      for (int64_t c = lo; c < hi; ++c)
+        update.push_back(lanes([&](Expr l) {
+          Expr val = load_as(xb, x->dtype, adt, (row + imm(c)) * imm(b) + l);
+          return store(col, col_at(c, l), emax(load(col, {adt, 1}, col_at(c, l)), val));
+        }));
+      return guard_input_row(ih, check_top, check_bottom, h, block(std::move(update)));
+    });
+    for (int64_t p = 0; p < t; ++p)
+      out.push_back(lanes([&](Expr l) {
+        Expr m;
+        for (int64_t j = 0; j < kw; ++j) {
+          int64_t c = p * sw + j * dw;
+          if (c < lo || c >= hi)
+            continue;
+          Expr v = load(col, {adt, 1}, col_at(c, l));
+          m = m ? emax(m, v) : v;
+        }
+        if (!m)
+          m = identity; // a window wholly in the padding (shape inference rules it out)
+        Expr at_y = ((ci * imm(oh) + r) * imm(ow) + ow0 + imm(p)) * imm(b) + l;
+        return store(yb, at_y, store_cast(y->dtype, m));
+      }));
+    return allocate(col, adt, cols * b,
+                    block({block(std::move(init)), rows, block(std::move(out))}));
+  };
+
+  // Full tiles [0, nfull): those in [k_lo, k_hi) read no padding column.
+  const int64_t nfull = ow / tw, rem = ow % tw, step = tw * sw;
+  const int64_t k_lo = std::min(nfull, ceil_div(pl, step));
+  const int64_t room = w + pl - span(tw); // ow0*sw <= room keeps the tile inside the input
+  const int64_t k_hi = std::clamp<int64_t>(room >= 0 ? room / step + 1 : 0, k_lo, nfull);
+  int p = kb.new_var();
+  Stmt body = split_parallel(kb, var(p), {ncb, oh}, [&](const std::vector<Expr> &c) {
+    std::vector<Stmt> steps;
+    for (int64_t t = 0; t < k_lo; ++t)
+      steps.push_back(tile(c[0], c[1], imm(t * tw), tw, t * tw));
+    if (k_hi > k_lo) {
+      int kv = kb.new_var();
+      steps.push_back(for_loop(kv, imm(k_lo), imm(k_hi - k_lo), ForKind::Serial,
+                               tile(c[0], c[1], var(kv) * imm(tw), tw, -1)));
+    }
+    for (int64_t t = k_hi; t < nfull; ++t)
+      steps.push_back(tile(c[0], c[1], imm(t * tw), tw, t * tw));
+    if (rem > 0)
+      steps.push_back(tile(c[0], c[1], imm(nfull * tw), rem, nfull * tw));
+    return block(std::move(steps));
+  });
+  const int64_t extent = ncb * oh;
+  std::vector<int> args = kb.args();
+  Kernel kern = kb.finish(for_loop(p, imm(0), imm(extent), ForKind::Parallel, body), extent);
+  cx.launch(std::move(kern), std::move(args), false, n);
+}
+
 void lower_global_pool(LowerContext &cx, const Node &n) {
   const bool is_max = n.op == OpKind::GlobalMaxPool;
   const Value *x = n.inputs[0], *y = n.outputs[0];
@@ -183,6 +302,8 @@ void lower_global_pool(LowerContext &cx, const Node &n) {
 void lower_pool(LowerContext &cx, const Node &n) {
   if (n.op == OpKind::GlobalAveragePool || n.op == OpKind::GlobalMaxPool)
     return lower_global_pool(cx, n);
+  if (n.op == OpKind::MaxPool && n.attrs.has("block") && n.attrs.i("block") > 0)
+    return lower_blocked_max_pool(cx, n, n.attrs.i("block"));
   lower_window_pool(cx, n);
 }
 

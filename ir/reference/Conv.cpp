@@ -1,6 +1,8 @@
-// 2-D NCHW convolution and pooling, plus inference BatchNormalization. Conv is written so the
-// innermost loop runs over a contiguous output row with its valid range precomputed (no
-// branch, auto-vectorisable): whole YOLO models go through it.
+// 2-D NCHW convolution and pooling, plus inference BatchNormalization (Conv and MaxPool on the
+// channel-blocked layout of ops.def convert to NCHW, run the same code and convert back). Conv
+// is written so the innermost loop runs over a contiguous output row with its valid range
+// precomputed (no branch, auto-vectorisable): whole YOLO models go through it.
+#include "ir/Reference.h"
 #include "ir/reference/Kernels.h"
 
 #include <algorithm>
@@ -114,11 +116,17 @@ void check_groups(const Node &node, const Conv2d &g, int64_t w_in_ch) {
     throw Error(std::string(op_name(node.op)) + ": channels do not match weights and group");
 }
 
-} // namespace
+/// A channel-block attribute (ops.def): absent or 0 is NCHW.
+int64_t block_of(const Node &node, const char *name) {
+  return node.attrs.has(name) ? node.attrs.i(name) : 0;
+}
 
-Tensor eval_conv(const Node &node, const Inputs &in) {
+/// The logical NCHW shape of a blocked [N, C/b, H, W, b].
+Shape unblocked_shape(const Shape &s) { return {s[0], s[1] * s[4], s[2], s[3]}; }
+
+/// Conv on NCHW inputs into `out` (NCHW, the node's output dtype).
+void conv_nchw(const Node &node, const Inputs &in, Tensor &out) {
   const Tensor &x = in[0], &w = in[1];
-  Tensor out = new_output(node, 0);
   Conv2d g = conv_geometry(node, x, w, out.shape());
   check_groups(node, g, w.shape()[1]);
   dispatch_float(x.dtype(), "Conv", [&](auto tag) {
@@ -138,7 +146,30 @@ Tensor eval_conv(const Node &node, const Inputs &in) {
     apply_conv_epilogue<C>(node, in, y);
     store_from(out, y);
   });
-  return out;
+}
+
+} // namespace
+
+Tensor eval_conv(const Node &node, const Inputs &in) {
+  Tensor out = new_output(node, 0);
+  const int64_t xb = block_of(node, "x_block"), yb = block_of(node, "y_block");
+  if (xb == 0 && yb == 0) {
+    conv_nchw(node, in, out);
+    return out;
+  }
+  // The blocked layout: the NCHW code between conversions (X, and the residual of Y's shape).
+  Inputs nchw = in;
+  if (xb)
+    nchw[0] = unblock_channels(in[0]);
+  if (yb && in.size() > 3 && in[3].defined())
+    nchw[3] = unblock_channels(in[3]);
+  if (!yb) {
+    conv_nchw(node, nchw, out);
+    return out;
+  }
+  Tensor y(out.dtype(), unblocked_shape(out.shape()));
+  conv_nchw(node, nchw, y);
+  return block_channels(y, yb);
 }
 
 Tensor eval_conv_integer(const Node &node, const Inputs &in) {
@@ -247,15 +278,9 @@ Pool2d pool_geometry(const Node &node, const Tensor &x, const Shape &out) {
   return p;
 }
 
-} // namespace
-
-std::vector<Tensor> eval_max_pool(const Node &node, const Inputs &in) {
-  const Tensor &x = in[0];
-  std::vector<Tensor> outs;
-  outs.push_back(new_output(node, 0));
-  bool want_indices = node.outputs.size() > 1;
-  if (want_indices)
-    outs.push_back(new_output(node, 1));
+/// MaxPool of NCHW `x` into outs[0] (and the flat indices into outs[1] when present).
+void max_pool_nchw(const Node &node, const Tensor &x, std::vector<Tensor> &outs) {
+  bool want_indices = outs.size() > 1;
   Pool2d p = pool_geometry(node, x, outs[0].shape());
   // Padded positions never win: only real input pixels take part in the max.
   dispatch_compute(x.dtype(), [&](auto tag) {
@@ -292,6 +317,23 @@ std::vector<Tensor> eval_max_pool(const Node &node, const Inputs &in) {
     if (want_indices)
       store_from(outs[1], idx);
   });
+}
+
+} // namespace
+
+std::vector<Tensor> eval_max_pool(const Node &node, const Inputs &in) {
+  // The blocked layout (ops.def `block`): the NCHW code between conversions.
+  if (int64_t b = block_of(node, "block")) {
+    Tensor out = new_output(node, 0);
+    std::vector<Tensor> outs = {Tensor(out.dtype(), unblocked_shape(out.shape()))};
+    max_pool_nchw(node, unblock_channels(in[0]), outs);
+    return {block_channels(outs[0], b)};
+  }
+  std::vector<Tensor> outs;
+  outs.push_back(new_output(node, 0));
+  if (node.outputs.size() > 1)
+    outs.push_back(new_output(node, 1));
+  max_pool_nchw(node, in[0], outs);
   return outs;
 }
 

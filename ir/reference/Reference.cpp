@@ -79,6 +79,29 @@ void strided_copy(const Tensor &src, Tensor &out, const std::vector<int64_t> &st
 
 using namespace ref;
 
+Tensor block_channels(const Tensor &x, int64_t b) {
+  const Shape &s = x.shape();
+  if (x.rank() != 4 || b < 1 || s[1] % b != 0)
+    throw Error("block_channels: " + shape_str(s) + " is not NCHW with channels divisible by " +
+                std::to_string(b));
+  // out[n][cb][h][w][l] = x[n][cb*b + l][h][w]
+  const int64_t hw = s[2] * s[3];
+  Tensor out(x.dtype(), {s[0], s[1] / b, s[2], s[3], b});
+  strided_copy(x, out, {s[1] * hw, b * hw, s[3], 1, hw}, 0);
+  return out;
+}
+
+Tensor unblock_channels(const Tensor &x) {
+  const Shape &s = x.shape();
+  if (x.rank() != 5)
+    throw Error("unblock_channels: " + shape_str(s) + " is not a blocked [N, C/b, H, W, b]");
+  // Walked as [N, C/b, b, H, W]: out[n][cb][l][h][w] = x[n][cb][h][w][l]
+  const int64_t b = s[4], hw = s[2] * s[3];
+  Tensor out(x.dtype(), {s[0], s[1], b, s[2], s[3]});
+  strided_copy(x, out, {s[1] * hw * b, hw * b, 1, s[3] * b, b}, 0);
+  return out.reshaped({s[0], s[1] * b, s[2], s[3]});
+}
+
 std::vector<Tensor> evaluate_node(const Node &node, const std::vector<Tensor> &in) {
   switch (op_family(node.op)) {
   case OpFamily::Unary: return {eval_unary(node, in)};

@@ -1,4 +1,5 @@
-// Shape inference of the Conv, Pool and Norm families: 2-D NCHW window ops and BatchNormalization.
+// Shape inference of the Conv, Pool and Norm families: 2-D NCHW window ops (Conv and MaxPool also
+// on the channel-blocked layout, docs/DESIGN.md) and BatchNormalization.
 #include "ir/shape/Infer.h"
 
 namespace kiln::shape {
@@ -55,15 +56,52 @@ void check_kernel(Infer &c, const Value &w) {
     c.fail("weight " + shape_str(w.shape) + " has an empty kernel");
 }
 
-/// The output shape of Conv / ConvInteger: X[N,C,H,W] with W[M,C/group,kh,kw].
-Shape conv_shape(Infer &c, const Value &x, const Value &w) {
-  c.rank(x, "input X", 4);
+/// An optional channel-block attribute (docs/DESIGN.md, "Blocked layout"): absent or 0 is
+/// NCHW, b > 0 the 5-D form [N, C/b, H, W, b].
+int64_t block_attr(Infer &c, const char *name) {
+  if (!c.has(name))
+    return 0;
+  int64_t b = c.i(name);
+  if (b < 0)
+    c.fail(std::string("attribute '") + name + "' is " + std::to_string(b) + ", must be >= 0");
+  return b;
+}
+
+/// The logical NCHW shape of `v`: v's own shape (rank 4) when `b` is 0, else v must be the
+/// blocked [N, C/b, H, W, b] and the result is [N, C, H, W].
+Shape logical_nchw(Infer &c, const Value &v, const char *what, const char *attr, int64_t b) {
+  if (b == 0) {
+    c.rank(v, what, 4);
+    return v.shape;
+  }
+  if (v.shape.size() != 5)
+    c.fail(std::string(what) + " has shape " + shape_str(v.shape) + " but " + attr + " " +
+           std::to_string(b) + " needs the blocked rank-5 [N, C/b, H, W, b]");
+  if (v.shape[4] != b)
+    c.fail(std::string(attr) + " " + std::to_string(b) + " does not match the last dim of " + what +
+           " " + shape_str(v.shape));
+  return {v.shape[0], c.mul(v.shape[1], b), v.shape[2], v.shape[3]};
+}
+
+/// The NCHW shape `s` in blocked form with block `b` (0: `s` itself); C must divide by b.
+Shape to_blocked(Infer &c, const Shape &s, const char *what, const char *attr, int64_t b) {
+  if (b == 0)
+    return s;
+  if (s[1] % b != 0)
+    c.fail(std::string(what) + " has " + std::to_string(s[1]) + " channels, not divisible by " +
+           attr + " " + std::to_string(b));
+  return {s[0], s[1] / b, s[2], s[3], b};
+}
+
+/// The output shape of Conv / ConvInteger: X[N,C,H,W] (the logical shape `xs`) with
+/// W[M,C/group,kh,kw].
+Shape conv_shape(Infer &c, const Shape &xs, const Value &w) {
   c.rank(w, "weight W", 4);
   check_kernel(c, w);
   int64_t group = c.i("group");
   if (group < 1)
     c.fail("group " + std::to_string(group) + " must be >= 1");
-  int64_t ch = x.shape[1], m = w.shape[0];
+  int64_t ch = xs[1], m = w.shape[0];
   if (c.mul(w.shape[1], group) != ch)
     c.fail("weight has " + std::to_string(w.shape[1]) + " input channels per group but input has " +
            std::to_string(ch) + " channels (group " + std::to_string(group) + ")");
@@ -71,8 +109,8 @@ Shape conv_shape(Infer &c, const Value &x, const Value &w) {
     c.fail("weight has " + std::to_string(m) + " output channels, not divisible by group " +
            std::to_string(group));
   Window win = window_attrs(c, true);
-  return {x.shape[0], m, window_out(c, win, 0, x.shape[2], w.shape[2], false),
-          window_out(c, win, 1, x.shape[3], w.shape[3], false)};
+  return {xs[0], m, window_out(c, win, 0, xs[2], w.shape[2], false),
+          window_out(c, win, 1, xs[3], w.shape[3], false)};
 }
 
 /// Optional bias B[M] of the dtype of X.
@@ -90,8 +128,10 @@ void conv(Infer &c) {
   const Value &x = c.in(0), &w = c.in(1);
   c.kind(x, "input X", Kind::floating);
   c.same_dtype(w, "weight W", x, "input X");
-  Shape out = conv_shape(c, x, w);
+  const int64_t xb = block_attr(c, "x_block"), yb = block_attr(c, "y_block");
+  Shape out = conv_shape(c, logical_nchw(c, x, "input X", "x_block", xb), w);
   check_bias(c, x, out[1]);
+  out = to_blocked(c, out, "the output", "y_block", yb);
   // The fused epilogue (passes/Fuse.h): absent attributes mean no activation, so graphs built
   // by hand and older text IR stay valid.
   if (c.has("activation"))
@@ -151,7 +191,8 @@ void conv_integer(Infer &c) {
   c.dtype_in(w, "weight W", {DType::u8, DType::i8});
   c.same_dtype(xz, "x_zero_point", x, "input X");
   c.same_dtype(wz, "w_zero_point", w, "weight W");
-  Shape out = conv_shape(c, x, w);
+  c.rank(x, "input X", 4);
+  Shape out = conv_shape(c, x.shape, w);
   if (!is_scalar_like(xz.shape))
     c.fail("x_zero_point has shape " + shape_str(xz.shape) + " but must be a scalar");
   if (!is_scalar_like(wz.shape) && wz.shape != Shape{out[1]})
@@ -166,7 +207,9 @@ void pool(Infer &c, bool is_max) {
   // MaxPool also runs on 8-bit quantised tensors.
   if (!is_max || (x.dtype != DType::u8 && x.dtype != DType::i8))
     c.kind(x, "input X", Kind::floating);
-  c.rank(x, "input X", 4);
+  // MaxPool may run on the blocked layout; the window attributes stay those of H and W.
+  const int64_t b = is_max ? block_attr(c, "block") : 0;
+  const Shape xs = logical_nchw(c, x, "input X", "block", b);
   const auto &kernel = c.ints("kernel", 2);
   for (int64_t k : kernel)
     if (k < 1)
@@ -185,8 +228,10 @@ void pool(Infer &c, bool is_max) {
       c.fail("pads " + ints_str(win.pads) + " must be smaller than the window extent " +
              std::to_string(extent));
   }
-  c.out(x.dtype, {x.shape[0], x.shape[1], window_out(c, win, 0, x.shape[2], kernel[0], ceil_mode),
-                  window_out(c, win, 1, x.shape[3], kernel[1], ceil_mode)});
+  c.out(x.dtype, to_blocked(c,
+                            {xs[0], xs[1], window_out(c, win, 0, xs[2], kernel[0], ceil_mode),
+                             window_out(c, win, 1, xs[3], kernel[1], ceil_mode)},
+                            "the output", "block", b));
 }
 
 void global_pool(Infer &c) {
