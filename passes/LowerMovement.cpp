@@ -148,12 +148,71 @@ void lower_slice(LowerContext &cx, const Node &n) {
   strided_copy(cx, n, in, out, st, base);
 }
 
+/// Source rows one output row of a 2-D transpose may read before they stop fitting in L1 (a
+/// cache line each, next to the output's): past this a row-by-row copy re-reads them from L2.
+constexpr int64_t kL1Rows = 256;
+
+/// A transpose whose collapsed view ends in [P, Q] with source strides [1, sq != 1] (out[p][q]
+/// = in[q*sq + p]: a 2-D transpose per outer index), with Q > kL1Rows, such as the blocked
+/// layout's conversion back [N,C/b,HW,b] -> [N,C/b,b,HW] (Q = HW). The row-by-row strided copy
+/// walks Q source rows for every output row and they no longer stay in cache between rows;
+/// here each work item is a tile of Tp rows by Tq columns, vectorised along q (contiguous
+/// stores, strided loads), so the Tq source rows a tile reads stay in L1 while its p loop
+/// walks along them. (The other direction, Q = b, is already fast row by row.) False when the
+/// view is not one.
+///
+///   transpose_tiled_f32: parallel for (outer, p tile, q tile):
+///     for p in tile: for q in tile vectorized: out[o][p][q] = in[o + q*sq + p]
+bool tiled_transpose(LowerContext &cx, const Node &n, const std::vector<int64_t> &st) {
+  const Value *in = n.inputs[0], *out = n.outputs[0];
+  if (cx.opt.gpu) // a CPU cache schedule: work items on a GPU want the plain copy
+    return false;
+  StridedView v = collapse({out->shape, {shape_strides(out->shape), st}});
+  const size_t r = v.dims.size();
+  if (r < 2 || v.strides[1][r - 2] != 1 || v.strides[1][r - 1] == 1 || v.strides[1][r - 1] == 0)
+    return false;
+  const int64_t np = v.dims[r - 2], nq = v.dims[r - 1], sq = v.strides[1][r - 1];
+  if (nq <= kL1Rows)
+    return false;
+  const Shape outer(v.dims.begin(), v.dims.end() - 2);
+  const std::vector<int64_t> outer_st(v.strides[1].begin(), v.strides[1].end() - 2);
+  const int64_t lanes = cx.opt.vector_lanes_f32;
+  const int64_t tq = std::min(nq, lanes), tp = std::min(np, 2 * lanes);
+  const int64_t qtiles = ceil_div(nq, tq), ptiles = ceil_div(np, tp);
+  const bool q_tail = nq % tq != 0, p_tail = np % tp != 0;
+
+  KernelBuilder kb(kernel_name(n.op, "tiled", out->dtype));
+  int ib = kb.param(cx.prog, cx.buffer(in), false);
+  int ob = kb.param(cx.prog, cx.buffer(out), true);
+  const int64_t items = shape_numel(outer) * ptiles * qtiles;
+  emit(cx, n, kb, emit_items(kb, cx.task_elems(), items, tp * tq, [&](Expr item) {
+         Expr o = ediv(item, ptiles * qtiles);
+         Expr pt = ptiles == 1 ? imm(0) : emod(ediv(item, qtiles), ptiles);
+         Expr qt = qtiles == 1 ? imm(0) : emod(item, qtiles);
+         Expr src_o = unravel_offset(o, outer, outer_st);
+         Stmt rows = loop(kb, tp, ForKind::Serial, [&](Expr pi) {
+           Expr p = pt * imm(tp) + pi;
+           Stmt row = loop(kb, tq, ForKind::Vectorized, [&](Expr qi) {
+             Expr q = qt * imm(tq) + qi, pred = q_tail ? lt(q, imm(nq)) : nullptr;
+             Expr src = add_scaled(src_o ? src_o + p : p, q, sq);
+             return store(ob, (o * imm(np) + p) * imm(nq) + q, load(ib, {in->dtype, 1}, src, pred),
+                          pred);
+           });
+           return p_tail ? if_then(lt(p, imm(np)), row) : row;
+         });
+         return rows;
+       }));
+  return true;
+}
+
 void lower_transpose(LowerContext &cx, const Node &n) {
   const Value *in = n.inputs[0], *out = n.outputs[0];
   const auto &perm = n.attrs.ints("perm");
   std::vector<int64_t> in_st = shape_strides(in->shape), st(perm.size());
   for (size_t i = 0; i < perm.size(); ++i)
     st[i] = in_st[perm[i]];
+  if (tiled_transpose(cx, n, st))
+    return;
   strided_copy(cx, n, in, out, st, 0);
 }
 
