@@ -11,6 +11,7 @@
 //   conv_bench [--threads N] [--min-seconds S] [--passes O3] [--layers v8n,v8s,v8m] [--json]
 //   conv_bench --peak [--threads N] [--json]        # only the peak
 #include "codegen/llvm/LlvmBackend.h"
+#include "ir/Error.h"
 #include "passes/KernelPasses.h"
 #include "runtime/Compiler.h"
 
@@ -294,6 +295,15 @@ int main(int argc, char **argv) {
   }
 
   try {
+    check_pipeline(passes); // a bad --passes fails before anything is timed
+    for (size_t at = 0; at <= sets.size();) {
+      size_t end = std::min(sets.find(',', at), sets.size());
+      std::string name = sets.substr(at, end - at);
+      if (std::none_of(std::begin(kSets), std::end(kSets),
+                       [&](const LayerSet &s) { return name == s.name; }))
+        throw Error("unknown layer set '" + name + "' (valid: v8n, v8s, v8m)");
+      at = end + 1;
+    }
     Peak peak = measure_peak(threads, std::max(min_seconds, 0.5));
     std::string peak_json = "{\"threads\": " + std::to_string(threads) +
                             ", \"lanes\": " + std::to_string(peak.lanes) +
