@@ -35,6 +35,11 @@ if ! "$venv/bin/python" -c "import numpy, onnx, onnxruntime, pytest" 2>/dev/null
   echo "setup: installing numpy, onnx, onnxruntime, pytest into .venv"
   "$venv/bin/pip" install -q --disable-pip-version-check numpy onnx onnxruntime pytest
 fi
+# OpenVINO: bench/bench.py's second CPU peer (benchmarks only; no test needs it).
+if ! "$venv/bin/python" -c "import openvino" 2>/dev/null; then
+  echo "setup: installing openvino into .venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check openvino
+fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
 cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Compare `kiln run --backend reference` with ONNX Runtime on one real model.
 
-    check_model.py MODEL.onnx[.xz] --kiln KILN --work DIR [--rtol R --atol A] [--input-scale S]
-                   [--target cpu --passes PIPELINE]
+    check_model.py MODEL.onnx[.xz]|NAME.skel.onnx --kiln KILN --work DIR [--rtol R --atol A]
+                   [--input-scale S] [--target cpu --passes PIPELINE] [--only-if-env VAR]
 
-Unpacks MODEL.onnx.xz into DIR (never next to the original), feeds one deterministic input
+Unpacks MODEL.onnx.xz into DIR (never next to the original); for a skeleton
+(scale/NAME.skel.onnx, Conv weights stripped) generates DIR/scale/NAME.onnx with the
+make_scale_models.py beside it (deterministic weights) once. Feeds one deterministic input
 (numpy default_rng(0).random(shape), uniform [0, 1), times --input-scale, cast to the input's
 dtype; no JPEG decoder is available to numpy alone, so no real image), runs ONNX Runtime (CPU,
 ORT_DISABLE_ALL: the graph as written) and kiln, and prints per output: name, shape, max abs
 error, max rel error, PASS/FAIL; then the wall time of each. Exit 0 only if every output passes
-(1: a mismatch, 2: kiln failed to run, 77: the model file is absent, for ctest's
-SKIP_RETURN_CODE).
+(1: a mismatch, 2: kiln failed to run, 77: the model file is absent or --only-if-env's variable
+is not 1, for ctest's SKIP_RETURN_CODE).
 
 Tolerance rules, chosen by the kind of model (detected from the graph):
 
@@ -65,8 +67,26 @@ QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Con
              "MatMulInteger", "QLinearConv", "QLinearMatMul"}
 
 
+def generate(skel: Path, work: Path) -> Path:
+    """The full model of a scale/NAME.skel.onnx: made once by make_scale_models.py (next to the
+    skeleton) into WORK/scale/NAME.onnx, remade when the skeleton is newer."""
+    name = skel.name.removesuffix(".skel.onnx")
+    dest = work / "scale" / f"{name}.onnx"
+    if dest.is_file() and dest.stat().st_mtime >= skel.stat().st_mtime:
+        return dest
+    # Tests of one model on several targets run side by side: each generates into its own folder.
+    tmp = work / "scale" / f".gen.{os.getpid()}"
+    subprocess.run([sys.executable, str(skel.with_name("make_scale_models.py")), str(tmp), name],
+                   check=True, capture_output=True)
+    (tmp / dest.name).replace(dest)
+    tmp.rmdir()
+    return dest
+
+
 def unpack(model: Path, work: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
+    if model.name.endswith(".skel.onnx"):
+        return generate(model, work)
     if model.suffix != ".xz":
         return model
     dest = work / model.name[:-3]
@@ -159,8 +179,13 @@ def main(argv=None) -> int:
                     help="override the detected tolerance rule")
     ap.add_argument("--passes", default=None,
                     help="pass pipeline for `kiln run --passes` (cpu target), e.g. O0 or O3,-fuse")
+    ap.add_argument("--only-if-env", metavar="VAR", default=None,
+                    help="skip (exit 77) unless the environment variable VAR is 1 (slow models)")
     args = ap.parse_args(argv)
 
+    if args.only_if_env and os.environ.get(args.only_if_env) != "1":
+        print(f"SKIP: {args.model.name} runs only with {args.only_if_env}=1")
+        return 77
     if not args.model.is_file():
         print(f"SKIP: {args.model} not found (the shared models live outside the repository)")
         return 77
