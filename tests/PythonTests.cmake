@@ -25,7 +25,7 @@ foreach(m ${KILN_MODELS})
   endforeach()
   # Pass configurations against ORT on YOLOv8n: -O0, and -O3 with each single pass disabled.
   if(m STREQUAL "yolov8n_fp32_recon")
-    foreach(passes O0 O3,-fold O3,-dce O3,-cse O3,-bnfold O3,-fuse O3,-ewfuse O3,-concat O3,-tile
+    foreach(passes O0 O3,-fold O3,-dce O3,-cse O3,-bnfold O3,-fuse O3,-ewfuse O3,-layout O3,-concat O3,-tile
                     O3,-memplan)
       string(REPLACE ",-" "_no_" pname ${passes})
       add_test(NAME model_cpu_${tname}_passes_${pname}
