@@ -30,6 +30,8 @@
 #include "passes/LowerConvUtil.h"
 #include "passes/LowerLoops.h"
 
+#include <functional>
+
 namespace kiln {
 
 using namespace lw;
@@ -71,6 +73,31 @@ std::pair<int64_t, int64_t> interior_tiles(const ConvGeom &g, int64_t px, int64_
   int64_t hi = num < 0 ? 0 : num / (px * g.sw) + 1;
   hi = std::min({hi, g.ow / px, ntiles});
   return {std::min(lo, hi), hi};
+}
+
+/// The tiles of a row: interior tiles [lo, hi) in a loop without checks; the few edge tiles
+/// before and after each as its own copy with a constant index (its padding predicates fold to
+/// constants), or a checked loop when there are many.
+Stmt edge_split(KernelBuilder &kb, int64_t ntiles, int64_t lo, int64_t hi,
+                const std::function<Stmt(Expr, bool)> &tile_body) {
+  std::vector<Stmt> parts;
+  auto edge = [&](int64_t from, int64_t to) {
+    if (to - from <= 2) {
+      for (int64_t t = from; t < to; ++t)
+        parts.push_back(tile_body(imm(t), true));
+    } else if (to > from) {
+      int v = kb.new_var();
+      parts.push_back(
+          for_loop(v, imm(from), imm(to - from), ForKind::Serial, tile_body(var(v), true)));
+    }
+  };
+  edge(0, lo);
+  if (hi > lo) {
+    int v = kb.new_var();
+    parts.push_back(for_loop(v, imm(lo), imm(hi - lo), ForKind::Serial, tile_body(var(v), false)));
+  }
+  edge(std::max(lo, hi), ntiles);
+  return block(std::move(parts));
 }
 
 void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, const ConvTiles &t) {
@@ -171,7 +198,8 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
 
     Stmt reduce = loop(kb, g.kh, ForKind::Serial, [&](Expr kh) {
       Expr ih = t.flat ? imm(0) : r * imm(g.sh) - imm(g.pt) + kh * imm(g.dh);
-      Stmt inner = loop(kb, g.kw, ForKind::Serial, [&](Expr kw) {
+      // Edge tiles unroll kw: with a constant tile index every padding predicate folds away.
+      Stmt inner = loop(kb, g.kw, checked ? ForKind::Unrolled : ForKind::Serial, [&](Expr kw) {
         return loop(kb, nicb, ForKind::Serial, [&](Expr icb) {
           return loop(kb, icw, ForKind::Serial, [&](Expr i) { return step(ih, kh, kw, icb, i); });
         });
@@ -207,13 +235,16 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
       t.oc_outer ? std::vector<int64_t>{g.n, nb, rows} : std::vector<int64_t>{g.n, rows, nb};
   Stmt body = split_parallel(kb, var(p), extents, [&](const std::vector<Expr> &c) {
     Expr ni = c[0], gb = t.oc_outer ? c[1] : c[2], r = t.oc_outer ? c[2] : c[1];
-    return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
-      if (all_interior)
-        return tile_body(ni, gb, r, tile, false);
-      Expr interior = t.flat ? le(r * imm(row_len) + (tile + imm(1)) * imm(px), imm(out_pixels))
-                             : land(ge(tile, imm(t_lo)), lt(tile, imm(t_hi)));
-      return if_then(interior, tile_body(ni, gb, r, tile, false), tile_body(ni, gb, r, tile, true));
-    });
+    if (all_interior)
+      return loop(kb, ntiles, ForKind::Serial,
+                  [&](Expr tile) { return tile_body(ni, gb, r, tile, false); });
+    if (t.flat)
+      return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
+        Expr inside = le(r * imm(row_len) + (tile + imm(1)) * imm(px), imm(out_pixels));
+        return if_then(inside, tile_body(ni, gb, r, tile, false), tile_body(ni, gb, r, tile, true));
+      });
+    return edge_split(kb, ntiles, t_lo, t_hi,
+                      [&](Expr tile, bool checked) { return tile_body(ni, gb, r, tile, checked); });
   });
   const int64_t extent = g.n * nb * rows;
   std::vector<int> args = kb.args();
@@ -318,11 +349,11 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
   int p = kb.new_var();
   Stmt body = split_parallel(kb, var(p), {g.n, cbs, g.oh}, [&](const std::vector<Expr> &c) {
     Expr ni = c[0], cb = c[1], oh = c[2];
-    return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
-      if (all_interior)
-        return tile_body(ni, cb, oh, tile, false);
-      return if_then(land(ge(tile, imm(t_lo)), lt(tile, imm(t_hi))),
-                     tile_body(ni, cb, oh, tile, false), tile_body(ni, cb, oh, tile, true));
+    if (all_interior)
+      return loop(kb, ntiles, ForKind::Serial,
+                  [&](Expr tile) { return tile_body(ni, cb, oh, tile, false); });
+    return edge_split(kb, ntiles, t_lo, t_hi, [&](Expr tile, bool checked) {
+      return tile_body(ni, cb, oh, tile, checked);
     });
   });
   const int64_t extent = g.n * cbs * g.oh;
