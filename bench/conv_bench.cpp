@@ -192,7 +192,20 @@ struct Result {
 Result bench_layer(const Layer &l, const std::string &passes, int threads, double min_seconds) {
   Graph g;
   int64_t pad = l.transpose ? 0 : l.k / 2;
+  // The layer sits inside a graph as in a model: a 1x1 feeder conv makes its input and a Neg
+  // reads its output (not a Conv activation: it stays a node), so the `layout` pass gives it the
+  // layouts it has in a model (blocked where the channels allow). Only the layer's own launch is
+  // timed.
   Value *x = g.add_input("x", DType::f32, {1, l.c, l.h, l.w});
+  {
+    Attrs f;
+    f.set("strides", std::vector<int64_t>{1, 1});
+    f.set("pads", std::vector<int64_t>{0, 0, 0, 0});
+    f.set("dilations", std::vector<int64_t>{1, 1});
+    f.set("group", int64_t(1));
+    Value *fw = g.add_constant("feed_w", random_f32({l.c, l.c, 1, 1}, 5));
+    x = g.add_node(OpKind::Conv, {x, fw}, f, "feed")->outputs[0];
+  }
   Shape ws =
       l.transpose ? Shape{l.c, l.m / l.group, l.k, l.k} : Shape{l.m, l.c / l.group, l.k, l.k};
   Value *w = g.add_constant("w", random_f32(ws, 2));
@@ -205,8 +218,8 @@ Result bench_layer(const Layer &l, const std::string &passes, int threads, doubl
   if (l.transpose)
     a.set("output_padding", std::vector<int64_t>{0, 0});
   Node *n = g.add_node(l.transpose ? OpKind::ConvTranspose : OpKind::Conv, {x, w, b}, a, "conv");
-  g.outputs().push_back(n->outputs[0]);
   const Shape ys = n->outputs[0]->shape;
+  g.outputs().push_back(g.add_node(OpKind::Neg, {n->outputs[0]}, {}, "neg")->outputs[0]);
   // Multiply-adds: every output pixel sums C/group*k*k taps (ConvTranspose: every input
   // pixel scatters M/group*k*k).
   double gflop = l.transpose

@@ -63,12 +63,16 @@ std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
         flat_rows(g.oh * g.ow, px, rows, len);
       const double px_eff = double(g.oh * g.ow) / double(rows * round_up(len, px));
       const double oc_eff = double(g.mg) / double(round_up(g.mg, ocv * b));
-      // Cycles per step: FMAs on 2 ports; loads on 2 ports; each accumulator chain at least
-      // the FMA latency (4).
+      // Cycles per step: FMAs on 2 ports; loads (weight vectors and the broadcasts, folded
+      // into the FMAs or not) at about one a cycle in practice; each accumulator chain at
+      // least ~5 cycles (FMA latency and scheduling slack); a group's weights past L1 stream
+      // from L2 at ~32 B a cycle; plus about a cycle of loop and address work.
+      const bool weights_in_l2 = !dw && g.cg * g.kh * g.kw * ocv * b * 4 > 40 * 1024;
       double fma = double(acc) / 2;
-      double loads = dw ? double(((px - 1) * g.sw + g.kw) * bv) / double(g.kw) / 2 + double(bv) / 2
-                        : double(px + ocv * bv) / 2;
-      double step = std::max({fma, loads, 4.0 * double(bv)});
+      double loads = dw ? double(((px - 1) * g.sw + g.kw) * bv) / double(g.kw) + double(bv)
+                        : double(px + ocv * bv);
+      double l2 = weights_in_l2 ? double(ocv * bv * v * 4) / 32 : 0;
+      double step = std::max({fma, loads, 5.0 * double(bv), l2}) + 1;
       // Per tile: bias, epilogue (activation ~16 ops a vector) and stores, over all its steps.
       double tile_cycles = step * double(taps) + double(acc) * 10 / 2;
       double score = double(acc) * double(taps) * px_eff * oc_eff / tile_cycles;
