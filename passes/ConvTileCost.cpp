@@ -36,7 +36,7 @@ std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
   base.blocked = true;
   const bool dw = g.is_depthwise();
   base.flat = g.is_pointwise() && !dw;
-  std::vector<int64_t> ocvs = {1, 2, 3, 4, 6};
+  std::vector<int64_t> ocvs = {1, 2, 3, 4, 5, 6};
   if (dw)
     ocvs = {1};
   std::vector<int64_t> pxs = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28};
