@@ -25,10 +25,8 @@ Pipeline check_pipeline(const std::string &pipeline) {
   }
 }
 
-namespace {
-
-/// The lowering's options: what the backend asks for, plus the pipeline's `tile` settings.
-LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
+LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
+                           const ConvTuning *conv_tuning) {
   LowerOptions lo;
   lo.vector_lanes_f32 = t.vector_lanes_f32;
   lo.gpu = t.gpu;
@@ -37,17 +35,17 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
   lo.tile = passes.has("tile");
   lo.tile_oc = passes.tile_oc;
   lo.tile_px = passes.tile_px;
+  lo.conv_tuning = conv_tuning;
   return lo;
 }
 
-} // namespace
-
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
-                            const PassOptions &pass_options, PassReport *report) {
+                            const PassOptions &pass_options, PassReport *report,
+                            const ConvTuning *conv_tuning) {
   Pipeline passes = check_pipeline(pipeline);
   run_graph_passes(g, passes, pass_options, report);
   CompileResult r;
-  r.program = lower(g, lower_options(backend.lowering_target(), passes));
+  r.program = lower(g, lower_options(backend.lowering_target(), passes, conv_tuning));
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 
