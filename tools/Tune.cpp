@@ -11,15 +11,13 @@
 // the rest are left for the next run (which skips the shapes the database has).
 #include "tools/Tune.h"
 
-#include "codegen/llvm/LlvmBackend.h"
 #include "frontend/OnnxImporter.h"
 #include "ir/Clock.h"
 #include "ir/Error.h"
 #include "passes/ConvTuning.h"
-#include "passes/KernelPasses.h"
 #include "passes/LowerConvUtil.h"
 #include "runtime/Compiler.h"
-#include "runtime/ThreadPool.h"
+#include "runtime/ConvTimer.h"
 #include "runtime/TuningDb.h"
 #include "tools/Console.h"
 
@@ -38,7 +36,6 @@ using Clock = std::chrono::steady_clock;
 constexpr double kCandidateCost = 0.25; ///< seconds: a compile plus a timing window, roughly
 constexpr int kMaxCandidates = 8;
 constexpr double kMinGain = 0.03; ///< a winner must be this much faster than the default
-constexpr int kMinRuns = 3;
 
 /// A distinct conv layer shape of the model: its key, the first node with it, and how many
 /// nodes share it.
@@ -87,60 +84,6 @@ std::vector<Layer> distinct_convs(const Graph &g) {
     ++layers[it->second].uses;
   }
   return layers;
-}
-
-/// A graph of the one conv node: its constant operands copied, the others graph inputs.
-std::unique_ptr<Graph> one_conv_graph(const Node &n) {
-  auto g = std::make_unique<Graph>();
-  std::vector<Value *> ins;
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
-    const Value *v = n.inputs[i];
-    std::string name = "in" + std::to_string(i);
-    ins.push_back(!v                 ? nullptr
-                  : v->is_constant() ? g->add_constant(name, *v->constant)
-                                     : g->add_input(name, v->dtype, v->shape));
-  }
-  Node *c = g->add_node(n.op, std::move(ins), n.attrs, n.name);
-  g->outputs().push_back(c->outputs[0]);
-  return g;
-}
-
-/// Lowers `conv` with tiles `t`, compiles it, runs the weight-only launches once and times
-/// the others together for about `window_s` (at least kMinRuns runs); the best run in ms.
-double time_tiles(const Graph &conv, const Layer &l, const ConvTiles &t, LowerOptions lo,
-                  ThreadPool &pool, double window_s) {
-  ConvTuning one;
-  one.tiles[l.key] = t;
-  lo.conv_tuning = &one;
-  Program p = lower(conv, lo);
-  std::vector<Kernel> kernels;
-  for (const Launch &ln : p.launches)
-    kernels.push_back(prepare_for_codegen(ln.kernel));
-  Backend &be = llvm_cpu_backend();
-  std::unique_ptr<LoadedModule> mod = be.load(be.compile(kernels));
-  std::vector<Tensor> bufs;
-  for (const BufferDecl &d : p.buffers) // zero inputs: a conv's time does not depend on values
-    bufs.push_back(d.constant ? d.constant->clone() : Tensor(d.dtype, d.shape));
-  std::vector<std::vector<void *>> args(p.launches.size());
-  for (size_t i = 0; i < p.launches.size(); ++i)
-    for (int id : p.launches[i].args)
-      args[i].push_back(bufs[id].raw());
-  auto run = [&](bool weight_only) {
-    for (size_t i = 0; i < p.launches.size(); ++i)
-      if (p.launches[i].weight_only == weight_only)
-        pool.launch(mod->function(i), args[i].data(), p.launches[i].kernel.parallel_extent);
-  };
-  run(true);
-  run(false); // warm-up: caches, page faults
-  double best = 1e300;
-  auto start = Clock::now();
-  for (int runs = 0; runs < kMinRuns || (ms_since(start) < window_s * 1e3 && runs < 100000);
-       ++runs) {
-    auto t0 = Clock::now();
-    run(false);
-    best = std::min(best, ms_since(t0));
-  }
-  return best;
 }
 
 std::string pipeline_error(const Pipeline &p) {
@@ -197,9 +140,9 @@ int cmd_tune(const TuneArgs &a) {
     io.input_shapes[name] = shape;
   std::unique_ptr<Graph> g = import_onnx(a.model, io);
   run_graph_passes(*g, passes);
-  Backend &be = llvm_cpu_backend();
-  const LowerOptions lo = lower_options(be.lowering_target(), passes);
-  TuningSection &section = db.section(be.target_key(), cpu_model_name());
+  ConvTimer timer(passes, o.threads);
+  const LowerOptions &lo = timer.lower_options();
+  TuningSection &section = db.section(timer.target_key(), cpu_model_name());
   std::vector<Layer> layers = distinct_convs(*g);
   if (layers.empty()) {
     fmt::print("{}: no conv layers to tune\n", a.model);
@@ -217,7 +160,6 @@ int cmd_tune(const TuneArgs &a) {
   };
   std::stable_sort(todo.begin(), todo.end(),
                    [&](const Layer *x, const Layer *y) { return work(x) > work(y); });
-  std::shared_ptr<ThreadPool> pool = shared_thread_pool(o.threads);
 
   auto start = Clock::now();
   Progress progress(todo.size());
@@ -233,7 +175,6 @@ int cmd_tune(const TuneArgs &a) {
     const size_t k = std::min<size_t>(cands.size(),
                                       std::clamp(int(share_s / kCandidateCost), 2, kMaxCandidates));
     const double window_s = std::clamp(share_s / double(k) / 2, 0.005, 1.0);
-    std::unique_ptr<Graph> conv = one_conv_graph(*l.node);
     auto layer_start = Clock::now();
     std::vector<double> ms;
     for (size_t c = 0; c < k; ++c) {
@@ -241,7 +182,7 @@ int cmd_tune(const TuneArgs &a) {
                       fmt::format("tuning {} ({}): tile {}/{}", describe(l.geom, l.dtype),
                                   conv_tiles_str(cands[c]), c + 1, k),
                       c == 0);
-      ms.push_back(time_tiles(*conv, l, cands[c], lo, *pool, window_s));
+      ms.push_back(timer.time(*l.node, l.key, cands[c], window_s));
       if (c >= 1 && (ms_since(layer_start) / 1e3 > share_s || ms_since(start) / 1e3 > a.budget_s))
         break;
     }
