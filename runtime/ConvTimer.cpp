@@ -44,8 +44,52 @@ ConvTimer::~ConvTimer() = default;
 
 std::string ConvTimer::target_key() const { return backend_.target_key(); }
 
-double ConvTimer::time(const Node &node, const std::string &key, const ConvTiles &t,
-                       double window_s) {
+namespace {
+
+class ProgramBench : public ConvTimer::Bench {
+public:
+  ProgramBench(Program p, std::unique_ptr<LoadedModule> mod, ThreadPool &pool)
+      : p_(std::move(p)), mod_(std::move(mod)), pool_(pool) {
+    for (const BufferDecl &d : p_.buffers) // zero inputs: a conv's time does not depend on values
+      bufs_.push_back(d.constant ? d.constant->clone() : Tensor(d.dtype, d.shape));
+    args_.resize(p_.launches.size());
+    for (size_t i = 0; i < p_.launches.size(); ++i)
+      for (int id : p_.launches[i].args)
+        args_[i].push_back(bufs_[id].raw());
+    run(true);
+  }
+
+  double time(double window_s) override {
+    run(false); // warm-up: caches, page faults
+    double best = 1e300;
+    auto start = std::chrono::steady_clock::now();
+    for (int runs = 0; runs < kMinRuns || (ms_since(start) < window_s * 1e3 && runs < 100000);
+         ++runs) {
+      auto t0 = std::chrono::steady_clock::now();
+      run(false);
+      best = std::min(best, ms_since(t0));
+    }
+    return best;
+  }
+
+private:
+  void run(bool weight_only) {
+    for (size_t i = 0; i < p_.launches.size(); ++i)
+      if (p_.launches[i].weight_only == weight_only)
+        pool_.launch(mod_->function(i), args_[i].data(), p_.launches[i].kernel.parallel_extent);
+  }
+
+  Program p_;
+  std::unique_ptr<LoadedModule> mod_;
+  ThreadPool &pool_;
+  std::vector<Tensor> bufs_;
+  std::vector<std::vector<void *>> args_;
+};
+
+} // namespace
+
+std::unique_ptr<ConvTimer::Bench> ConvTimer::prepare(const Node &node, const std::string &key,
+                                                     const ConvTiles &t) {
   std::unique_ptr<Graph> g = one_node_graph(node);
   ConvTuning one;
   one.tiles[key] = t;
@@ -56,29 +100,7 @@ double ConvTimer::time(const Node &node, const std::string &key, const ConvTiles
   for (const Launch &ln : p.launches)
     kernels.push_back(prepare_for_codegen(ln.kernel));
   std::unique_ptr<LoadedModule> mod = backend_.load(backend_.compile(kernels));
-  std::vector<Tensor> bufs;
-  for (const BufferDecl &d : p.buffers) // zero inputs: a conv's time does not depend on values
-    bufs.push_back(d.constant ? d.constant->clone() : Tensor(d.dtype, d.shape));
-  std::vector<std::vector<void *>> args(p.launches.size());
-  for (size_t i = 0; i < p.launches.size(); ++i)
-    for (int id : p.launches[i].args)
-      args[i].push_back(bufs[id].raw());
-  auto run = [&](bool weight_only) {
-    for (size_t i = 0; i < p.launches.size(); ++i)
-      if (p.launches[i].weight_only == weight_only)
-        pool_->launch(mod->function(i), args[i].data(), p.launches[i].kernel.parallel_extent);
-  };
-  run(true);
-  run(false); // warm-up: caches, page faults
-  double best = 1e300;
-  auto start = std::chrono::steady_clock::now();
-  for (int runs = 0; runs < kMinRuns || (ms_since(start) < window_s * 1e3 && runs < 100000);
-       ++runs) {
-    auto t0 = std::chrono::steady_clock::now();
-    run(false);
-    best = std::min(best, ms_since(t0));
-  }
-  return best;
+  return std::make_unique<ProgramBench>(std::move(p), std::move(mod), *pool_);
 }
 
 } // namespace kiln

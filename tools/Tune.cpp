@@ -3,9 +3,10 @@
 //
 // Each layer gets an equal share of what is left of the budget. Within it, up to K candidates
 // are timed (K = share / kCandidateCost, at least 2: the cost model's choice and its runner-up,
-// at most kMaxCandidates), best-modelled first, each compiled as a one-conv program with the
-// conv node exactly as the model's graph passes left it (fused epilogue included) and timed
-// over its whole parallel range on the thread pool (best of its runs). A candidate wins only
+// at most kMaxCandidates; compiling stops after half the share), best-modelled first, each
+// compiled as a one-conv program with the conv node exactly as the model's graph passes left
+// it (fused epilogue included), then all timed over their whole parallel range on the thread
+// pool in kRounds interleaved rounds (best run of each). A candidate wins only
 // when it beats the cost model's tile by more than kMinGain; otherwise the default is stored,
 // still a record that the shape was tuned. Layers go most work first; when the budget is spent
 // the rest are left for the next run (which skips the shapes the database has).
@@ -36,6 +37,7 @@ using Clock = std::chrono::steady_clock;
 constexpr double kCandidateCost = 0.25; ///< seconds: a compile plus a timing window, roughly
 constexpr int kMaxCandidates = 8;
 constexpr double kMinGain = 0.03; ///< a winner must be this much faster than the default
+constexpr int kRounds = 3;        ///< timing rounds over a layer's candidates
 
 /// A distinct conv layer shape of the model: its key, the first node with it, and how many
 /// nodes share it.
@@ -174,17 +176,26 @@ int cmd_tune(const TuneArgs &a) {
     std::vector<ConvTiles> cands = conv_tile_candidates(l.geom, lo);
     const size_t k = std::min<size_t>(cands.size(),
                                       std::clamp(int(share_s / kCandidateCost), 2, kMaxCandidates));
-    const double window_s = std::clamp(share_s / double(k) / 2, 0.005, 1.0);
+    // Compile candidates until half the share is spent (at least two), then time them in
+    // rounds, each candidate in turn, so a slow spell of the machine lands on all of them.
     auto layer_start = Clock::now();
-    std::vector<double> ms;
+    std::vector<std::unique_ptr<ConvTimer::Bench>> benches;
     for (size_t c = 0; c < k; ++c) {
-      progress.status(i,
-                      fmt::format("tuning {} ({}): tile {}/{}", describe(l.geom, l.dtype),
-                                  conv_tiles_str(cands[c]), c + 1, k),
-                      c == 0);
-      ms.push_back(timer.time(*l.node, l.key, cands[c], window_s));
-      if (c >= 1 && (ms_since(layer_start) / 1e3 > share_s || ms_since(start) / 1e3 > a.budget_s))
+      if (c >= 2 && ms_since(layer_start) / 1e3 > share_s / 2)
         break;
+      progress.status(
+          i, fmt::format("tuning {}: compiling tile {}/{}", describe(l.geom, l.dtype), c + 1, k),
+          c == 0);
+      benches.push_back(timer.prepare(*l.node, l.key, cands[c]));
+    }
+    const double time_s = std::max(0.0, share_s - ms_since(layer_start) / 1e3);
+    const double window_s = std::clamp(time_s / double(benches.size() * kRounds), 0.002, 0.5);
+    std::vector<double> ms(benches.size(), 1e300);
+    for (int r = 0; r < kRounds; ++r) {
+      progress.status(i, fmt::format("tuning {}: timing {} tiles, round {}/{}",
+                                     describe(l.geom, l.dtype), benches.size(), r + 1, kRounds));
+      for (size_t c = 0; c < benches.size(); ++c)
+        ms[c] = std::min(ms[c], benches[c]->time(window_s));
     }
     size_t best = std::min_element(ms.begin(), ms.end()) - ms.begin();
     if (ms[best] >= ms[0] * (1 - kMinGain))
