@@ -39,7 +39,7 @@ struct ConvTiles {
   bool flat = false;
   int64_t rows = 1, row_len = 1;
   bool blocked = false;
-  int64_t px = 0;
+  int64_t px = 1;
   bool oc_outer = false;
 };
 

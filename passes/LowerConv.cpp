@@ -17,6 +17,7 @@
 //
 // The multiply-add is a Mul then an Add: whether it becomes one FMA is the backend's call
 // (contraction flags), not lowering's.
+#include "passes/ConvTuning.h"
 #include "passes/LowerConvBlocked.h"
 #include "passes/LowerConvGpu.h"
 #include "passes/LowerConvUtil.h"
@@ -40,7 +41,7 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
   if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)
     no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
-  const ConvTiles t = choose_conv_tiles(g, cx.opt);
+  const ConvTiles t = conv_tiles_for(g, x->dtype, cx.opt);
   if (g.blocked())
     return lower_conv_blocked(cx, n, g, t); // passes/LowerConvBlocked.cpp
   const int64_t v = t.lanes, nv = t.nv, ocb = t.ocb, tw = nv * v;

@@ -56,6 +56,8 @@ struct Program {
 };
 
 /// Target facts lowering needs (vector width for the conv tiles, ...).
+struct ConvTuning;
+
 struct LowerOptions {
   int vector_lanes_f32 = 16; ///< 16 with AVX-512, 8 with AVX2
   /// The `tile` pass: register-blocked conv output tiles chosen per layer by a cost model
@@ -64,6 +66,9 @@ struct LowerOptions {
   /// plainly vectorised loop nest computes).
   bool tile = true;
   int64_t tile_oc = 0, tile_px = 0;
+  /// Conv tiles measured on this machine (`kiln tune`, passes/ConvTuning.h), by layer shape;
+  /// a conv whose shape it lacks gets the cost model's tile. Given tile sizes or `tile` off win.
+  const ConvTuning *conv_tuning = nullptr;
   /// GPU-shaped kernels (the OpenCL target): convs get one work item per small output tile
   /// (passes/LowerConvGpu.cpp; `tile` picks that tile), and the simple ops' parallel loops
   /// are cut into work items of `task_elems` elements instead of CPU-thread-sized tasks.

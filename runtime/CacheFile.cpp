@@ -4,8 +4,10 @@
 #include "ir/Error.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,6 +180,14 @@ std::unique_ptr<CacheFile> CacheFile::open(const std::string &path, const Digest
 CacheFile::~CacheFile() {
   if (map_)
     ::munmap(map_, map_size_);
+}
+
+std::string default_cache_dir() {
+  if (const char *d = std::getenv("KILN_CACHE_DIR"); d && *d)
+    return d;
+  if (const char *h = std::getenv("HOME"); h && *h)
+    return (std::filesystem::path(h) / ".cache" / "kiln").string();
+  return "";
 }
 
 } // namespace kiln

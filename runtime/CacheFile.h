@@ -36,6 +36,10 @@ public:
   std::string kind, detail;
 };
 
+/// The cache folder sessions use when SessionOptions::cache_dir is empty: $KILN_CACHE_DIR, else
+/// ~/.cache/kiln; "" when neither is set.
+std::string default_cache_dir();
+
 /// Writes a cache file atomically (temporary file in the same folder, fsync, rename). Throws
 /// kiln::Error naming the path when it cannot.
 void write_cache_file(const std::string &path, const Digest &key, std::string_view manifest,

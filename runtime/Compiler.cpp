@@ -25,10 +25,8 @@ Pipeline check_pipeline(const std::string &pipeline) {
   }
 }
 
-namespace {
-
-/// The lowering's options: what the backend asks for, plus the pipeline's `tile` settings.
-LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
+LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
+                           const ConvTuning *conv_tuning) {
   LowerOptions lo;
   lo.vector_lanes_f32 = t.vector_lanes_f32;
   lo.gpu = t.gpu;
@@ -37,13 +35,13 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes) {
   lo.tile = passes.has("tile");
   lo.tile_oc = passes.tile_oc;
   lo.tile_px = passes.tile_px;
+  lo.conv_tuning = conv_tuning;
   return lo;
 }
 
-} // namespace
-
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
-                            const PassOptions &pass_options, PassReport *report) {
+                            const PassOptions &pass_options, PassReport *report,
+                            const ConvTuning *conv_tuning) {
   Pipeline passes = check_pipeline(pipeline);
   const LoweringTarget target = backend.lowering_target();
   PassOptions graph_options = pass_options;
@@ -51,7 +49,7 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
   graph_options.layout_block = target.gpu ? 0 : target.vector_lanes_f32;
   run_graph_passes(g, passes, graph_options, report);
   CompileResult r;
-  r.program = lower(g, lower_options(target, passes));
+  r.program = lower(g, lower_options(target, passes, conv_tuning));
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 

@@ -21,12 +21,18 @@ struct CompileResult {
 /// 'TEXT': unknown pass 'x' (valid: ...)" for a bad one.
 Pipeline check_pipeline(const std::string &pipeline);
 
-/// import is the caller's; graph passes (they rewrite `g`) -> lower (with the options
-/// `backend.lowering_target()` asks for) -> program passes -> prepare_for_codegen -> dedupe
-/// identical kernels -> unique kernel names -> backend.compile. Each pass's time and whether it
-/// changed anything go to `report` when given.
+/// The lowering's options: what the backend asks for, the pipeline's `tile` settings and the
+/// tuned conv tiles (null: none).
+LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
+                           const ConvTuning *conv_tuning = nullptr);
+
+/// import is the caller's; graph passes (they rewrite `g`) -> lower (with lower_options: what
+/// `backend.lowering_target()` asks for, and `conv_tuning`'s tiles when given) -> program
+/// passes -> prepare_for_codegen -> dedupe identical kernels -> unique kernel names ->
+/// backend.compile. Each pass's time and whether it changed anything go to `report` when given.
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
-                            const PassOptions &pass_options = {}, PassReport *report = nullptr);
+                            const PassOptions &pass_options = {}, PassReport *report = nullptr,
+                            const ConvTuning *conv_tuning = nullptr);
 
 /// "kiln 0.1.0 (LLVM 15.0.6)": a .kiln file from another release is stale.
 const std::string &compiler_release();

@@ -15,6 +15,7 @@
 #include "runtime/OpenclTarget.h"
 #include "runtime/RunState.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/TuningDb.h"
 
 #include <chrono>
 #include <cstdio>
@@ -108,14 +109,6 @@ bool read_whole_file(const std::string &path, std::string &out) {
   return ok;
 }
 
-std::string default_cache_dir() {
-  if (const char *d = std::getenv("KILN_CACHE_DIR"); d && *d)
-    return d;
-  if (const char *h = std::getenv("HOME"); h && *h)
-    return (fs::path(h) / ".cache" / "kiln").string();
-  return "";
-}
-
 } // namespace
 
 /// One compiled schedule with its model-level view, and this session's state for running it.
@@ -145,6 +138,10 @@ struct Session::Impl {
   std::unique_ptr<Graph> graph;
   std::vector<TensorInfo> inputs, outputs;
   std::string cache_dir; ///< "" when the cache is off
+  /// The tuning database's tiles for this machine (SessionOptions::tuning_db), and their text
+  /// (each "key: tiles" line), which the cache key hashes: "" without tuning.
+  ConvTuning tuning;
+  std::string tuning_text;
   Backend *backend = nullptr;
   std::unique_ptr<OpenclDevice> ocl; ///< --target opencl; backend is then ocl_backend
   std::unique_ptr<OpenclBackend> ocl_backend;
@@ -175,6 +172,7 @@ Digest Session::Impl::key_for(const std::string &sig) const {
   h.field(model_sha);
   h.field(sig);
   h.field(passes.str());
+  h.field(tuning_text);
   h.field(backend->target_key());
   if (ocl) // program binaries are per device and driver
     h.field(ocl->key());
@@ -257,7 +255,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     po.print_to = &std::cerr;
   }
   PassReport report;
-  CompileResult cr = compile_graph(*g, *backend, passes.str(), po, &report);
+  CompileResult cr = compile_graph(*g, *backend, passes.str(), po, &report, &tuning);
   stats.passes.clear();
   for (const PassRecord &r : report)
     stats.passes.push_back({r.name, r.ms, r.changed});
@@ -496,6 +494,14 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       s.cache_dir = options.use_cache
                         ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir)
                         : "";
+      if (options.use_tuning) {
+        std::string db = tuning_db_path(options.tuning_db, options.cache_dir);
+        TuningDb tdb = db.empty() ? TuningDb() : TuningDb::load(db);
+        if (const TuningSection *sec = tdb.find(s.backend->target_key(), cpu_model_name()))
+          s.tuning = conv_tuning_of(*sec);
+        for (const auto &[key, t] : s.tuning.tiles)
+          s.tuning_text += key + ": " + conv_tiles_str(t) + "\n";
+      }
       // The inputs and outputs from the cache folder's index when a session saw this model
       // before (no import: the schedule is probably cached too), else from an import.
       std::string index = s.model_index_file();

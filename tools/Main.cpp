@@ -1,6 +1,6 @@
 // The kiln command line: builds the CLI11 app from each command's options and dispatches to
 // the command that was parsed. The commands live in their own files (Run, Compile, Sweep,
-// Detect, Validate, Inspect); their shared flags in SessionFlags, inputs in Inputs.
+// Detect, Validate, Inspect, Tune); their shared flags in SessionFlags, inputs in Inputs.
 #include "ir/Error.h"
 #include "tools/Compile.h"
 #include "tools/Console.h"
@@ -8,6 +8,7 @@
 #include "tools/Inspect.h"
 #include "tools/Run.h"
 #include "tools/Sweep.h"
+#include "tools/Tune.h"
 #include "tools/Validate.h"
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,8 @@ int main(int argc, char **argv) {
   CLI::App *detect = add_detect_command(app, detect_args);
   ValidateArgs validate_args;
   CLI::App *validate = add_validate_command(app, validate_args);
+  TuneArgs tune_args;
+  CLI::App *tune = add_tune_command(app, tune_args);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -46,6 +49,8 @@ int main(int argc, char **argv) {
       return cmd_detect(detect_args);
     if (validate->parsed())
       return cmd_validate(validate_args);
+    if (tune->parsed())
+      return cmd_tune(tune_args);
     return cmd_graph(graph, graph_args);
   } catch (const Error &e) {
     fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));

@@ -23,6 +23,10 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
   cmd->add_option("--cache-dir", f.cache_dir,
                   "cache folder (default $KILN_CACHE_DIR or ~/.cache/kiln)");
   cmd->add_flag("--no-cache", f.no_cache, "compile without reading or writing the cache");
+  cmd->add_option("--tuning-db", f.tuning_db,
+                  "conv tuning database from 'kiln tune' (default: tuning.json in the cache "
+                  "folder)");
+  cmd->add_flag("--no-tuning", f.no_tuning, "ignore the tuning database (cost-model conv tiles)");
   auto *passes =
       cmd->add_option("--passes", f.passes,
                       "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
@@ -54,6 +58,8 @@ SessionOptions session_options(const SessionFlags &f) {
   o.threads = f.threads;
   o.cache_dir = f.cache_dir;
   o.use_cache = !f.no_cache;
+  o.tuning_db = f.tuning_db;
+  o.use_tuning = !f.no_tuning;
   o.pipeline = pipeline_text(f);
   o.print_ir_after = f.print_after_all ? "all" : f.print_after_change ? "changed" : "";
   for (const std::string &spec : f.input_shapes)

@@ -25,6 +25,8 @@ struct SessionFlags {
   std::vector<std::string> input_shapes; ///< --input-shape NAME=DIMS, repeatable
   std::string cache_dir;                 ///< --cache-dir ("": $KILN_CACHE_DIR or ~/.cache/kiln)
   bool no_cache = false;                 ///< --no-cache
+  std::string tuning_db;                 ///< --tuning-db ("": tuning.json in the cache folder)
+  bool no_tuning = false;                ///< --no-tuning
   // The pass pipeline: --passes TEXT or -O N, minus every --disable PASS.
   std::string passes;
   int opt_level = -1;
@@ -40,8 +42,9 @@ struct SessionFlagHelp {
   bool threads = true; ///< offer --threads (compile does not run the model)
 };
 
-/// Adds --target, --device, --threads, --input-shape, --cache-dir, --no-cache and the pass
-/// flags (--passes, -O, --disable, --print-after-all, --print-after-change, --time-passes).
+/// Adds --target, --device, --threads, --input-shape, --cache-dir, --no-cache, --tuning-db,
+/// --no-tuning and the pass flags (--passes, -O, --disable, --print-after-all,
+/// --print-after-change, --time-passes).
 void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &help = {});
 
 /// The pipeline text the flags ask for ("O3" when none is given), e.g. "O2,-fuse".

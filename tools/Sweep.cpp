@@ -1,5 +1,5 @@
-// `kiln sweep`: pipelines x input shapes x targets, each compiled without the cache, timed,
-// and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
+// `kiln sweep`: pipelines x tuning variants x input shapes x targets, each compiled without the
+// cache, timed, and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
 #include "tools/Sweep.h"
 
 #include "frontend/OnnxImporter.h"
@@ -26,6 +26,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 
 namespace kiln {
 
@@ -64,7 +65,7 @@ struct ShapeSet {
 };
 
 struct Row {
-  std::string pipeline, shape, target;
+  std::string pipeline, tuning, shape, target;
   int kernels = 0;
   double compile_s = 0, median_ms = 0, p90_ms = 0;
   int64_t arena_bytes = 0, arena_lower_bound_bytes = 0;
@@ -205,7 +206,13 @@ std::string err_str(const Row &r) {
   return fmt::format("{:.2e}", *r.max_abs_err);
 }
 
-void print_table(const std::vector<Row> &rows) {
+/// The configuration's name in messages and plot labels: "O3 1x3x640x640 cpu", with the
+/// tuning variant after the pipeline when the sweep compares them.
+std::string config_name(const Row &r, bool show_tuning) {
+  return r.pipeline + (show_tuning ? " " + r.tuning : "") + " " + r.shape + " " + r.target;
+}
+
+void print_table(const std::vector<Row> &rows, bool show_tuning) {
   std::vector<std::string> head = {"pipeline",  "input shape", "target",   "kernels", "compile s",
                                    "median ms", "p90 ms",      "arena MB", "max err"};
   std::vector<std::vector<std::string>> cells;
@@ -219,6 +226,13 @@ void print_table(const std::vector<Row> &rows) {
                      fmt::format("{:.3f}", r.p90_ms),
                      fmt::format("{:.2f}", r.arena_bytes / 1048576.0), err_str(r)});
   }
+  // The tuning variant as a second text column when the sweep compares them.
+  const size_t ntext = show_tuning ? 4 : 3;
+  if (show_tuning) {
+    head.insert(head.begin() + 1, "tuning");
+    for (size_t i = 0; i < rows.size(); ++i)
+      cells[i].insert(cells[i].begin() + 1, rows[i].tuning);
+  }
   std::vector<size_t> w(head.size());
   for (size_t c = 0; c < head.size(); ++c) {
     w[c] = head[c].size();
@@ -228,19 +242,19 @@ void print_table(const std::vector<Row> &rows) {
   auto line = [&](const std::vector<std::string> &v) {
     std::string s = "|";
     for (size_t c = 0; c < v.size(); ++c)
-      s += c < 3 ? fmt::format(" {:<{}} |", v[c], w[c]) : fmt::format(" {:>{}} |", v[c], w[c]);
+      s += c < ntext ? fmt::format(" {:<{}} |", v[c], w[c]) : fmt::format(" {:>{}} |", v[c], w[c]);
     fmt::print("{}\n", s);
   };
   line(head);
   std::string sep = "|";
   for (size_t c = 0; c < head.size(); ++c)
-    sep += std::string(w[c] + 1, '-') + (c < 3 ? "-|" : ":|");
+    sep += std::string(w[c] + 1, '-') + (c < ntext ? "-|" : ":|");
   fmt::print("{}\n", sep);
   for (const auto &row : cells)
     line(row);
   for (const Row &r : rows)
     if (!r.error.empty())
-      fmt::print("{} {} {}: {}\n", r.pipeline, r.shape, r.target, r.error);
+      fmt::print("{}: {}\n", config_name(r, show_tuning), r.error);
 }
 
 std::string csv_field(const std::string &s) {
@@ -253,13 +267,13 @@ std::string csv_field(const std::string &s) {
 }
 
 std::string to_csv(const std::vector<Row> &rows) {
-  std::string s = "pipeline,input_shape,target,kernels,compile_s,median_ms,p90_ms,arena_mb,"
+  std::string s = "pipeline,tuning,input_shape,target,kernels,compile_s,median_ms,p90_ms,arena_mb,"
                   "arena_lower_bound_mb,max_abs_err,error\n";
   for (const Row &r : rows) {
     bool ok = r.error.empty();
     s += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.pipeline), csv_field(r.shape),
-        csv_field(r.target), ok ? std::to_string(r.kernels) : "",
+        "{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.pipeline), r.tuning,
+        csv_field(r.shape), csv_field(r.target), ok ? std::to_string(r.kernels) : "",
         ok ? fmt::format("{:.4f}", r.compile_s) : "", ok ? fmt::format("{:.4f}", r.median_ms) : "",
         ok ? fmt::format("{:.4f}", r.p90_ms) : "",
         ok ? fmt::format("{:.4f}", r.arena_bytes / 1048576.0) : "",
@@ -272,7 +286,10 @@ std::string to_csv(const std::vector<Row> &rows) {
 nlohmann::json to_json(const SweepArgs &a, const std::vector<Row> &rows) {
   nlohmann::json configs = nlohmann::json::array();
   for (const Row &r : rows) {
-    nlohmann::json j = {{"pipeline", r.pipeline}, {"input_shape", r.shape}, {"target", r.target}};
+    nlohmann::json j = {{"pipeline", r.pipeline},
+                        {"tuning", r.tuning},
+                        {"input_shape", r.shape},
+                        {"target", r.target}};
     if (!r.error.empty()) {
       j["error"] = r.error;
     } else {
@@ -324,7 +341,7 @@ std::string tick_label(double v, double step) {
   return fmt::format("{:.{}f}", v, std::min(decimals, 6));
 }
 
-std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
+std::string to_svg(const std::string &model, const std::vector<Row> &rows, bool show_tuning) {
   std::vector<const Row *> pts;
   for (const Row &r : rows)
     if (r.error.empty())
@@ -391,7 +408,7 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
     taken.push_back({px - 6, py - 6, px + 6, py + 6});
     s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: "
                      "{:.3f} ms, {:.2f} MB</title></circle>\n",
-                     px, py, color(r->pipeline), xml_escape(r->pipeline + " " + r->shape),
+                     px, py, color(r->pipeline), xml_escape(config_name(*r, show_tuning)),
                      r->median_ms, r->arena_bytes / 1048576.0);
   }
   // Labels: the first spot around the point (right, left, then further up or down) that
@@ -399,7 +416,7 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows) {
   // character count of an 11 px sans-serif font.
   for (const Row *r : pts) {
     double px = X(r->arena_bytes / 1048576.0), py = Y(r->median_ms);
-    std::string label = r->pipeline + " " + r->shape + " " + r->target;
+    std::string label = config_name(*r, show_tuning);
     double w = 6.3 * static_cast<double>(label.size()), h = 12;
     Box best{px + 8, py - 6, px + 8 + w, py + 6};
     bool found = false;
@@ -445,6 +462,11 @@ CLI::App *add_sweep_command(CLI::App &app, SweepArgs &a) {
                     "shape sets separated by ';' (1x3x320x320;1x3x640x640 or NAME=DIMS, "
                     "joined by '&' for several inputs)");
   sweep->add_option("--target", a.targets, "targets separated by ','")->capture_default_str();
+  sweep->add_option("--tuning", a.tuning,
+                    "conv tile variants separated by ';': tuned (the tuning database from 'kiln "
+                    "tune'), untuned (the cost model)");
+  sweep->add_option("--tuning-db", a.tuning_db,
+                    "tuning database (default: tuning.json in the cache folder)");
   sweep->add_option("--iterations", a.iterations, "timed runs per configuration")
       ->capture_default_str();
   sweep->add_option("--warmup", a.warmup, "untimed runs after compiling")->capture_default_str();
@@ -467,26 +489,37 @@ int cmd_sweep(const SweepArgs &a) {
     throw Error("--passes: no pipeline given (e.g. \"O0;O3\")");
   if (targets.empty())
     throw Error("--target: no target given (e.g. cpu)");
+  const bool show_tuning = !a.tuning.empty();
+  std::vector<std::string> tunings =
+      show_tuning ? split(a.tuning, ';') : std::vector<std::string>{"tuned"};
+  for (const std::string &t : tunings)
+    if (t != "tuned" && t != "untuned")
+      throw Error("--tuning '" + t + "': expected tuned or untuned");
+  if (tunings.empty())
+    throw Error("--tuning: no variant given (e.g. \"untuned;tuned\")");
 
   // Every pipeline and target is checked before any work: a typo fails at once, in one line.
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Session>> sessions;
+  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<Session>> sessions;
   std::vector<TensorInfo> infos;
   for (const std::string &t : targets)
-    for (const std::string &p : pipelines) {
-      SessionFlags f; // every configuration compiles afresh: the cache would time a load
-      f.passes = p;
-      f.target = t;
-      f.threads = a.threads;
-      f.no_cache = true;
-      Result<Session> s = Session::open(a.model, session_options(f));
-      if (!s)
-        throw Error("--passes '" + p + "' --target " + t + ": " + s.error());
-      infos = s->inputs();
-      sessions[{p, t}] = std::make_unique<Session>(std::move(*s));
-    }
+    for (const std::string &p : pipelines)
+      for (const std::string &tu : tunings) {
+        SessionFlags f; // every configuration compiles afresh: the cache would time a load
+        f.passes = p;
+        f.target = t;
+        f.threads = a.threads;
+        f.no_cache = true;
+        f.tuning_db = a.tuning_db;
+        f.no_tuning = tu == "untuned";
+        Result<Session> s = Session::open(a.model, session_options(f));
+        if (!s)
+          throw Error("--passes '" + p + "' --target " + t + ": " + s.error());
+        infos = s->inputs();
+        sessions[{p, tu, t}] = std::make_unique<Session>(std::move(*s));
+      }
   std::vector<ShapeSet> sets = parse_shape_sets(a, infos);
 
-  size_t total = pipelines.size() * targets.size() * sets.size(), done = 0;
+  size_t total = pipelines.size() * tunings.size() * targets.size() * sets.size(), done = 0;
   Progress progress(total);
   std::vector<Row> rows;
   bool failed = false;
@@ -494,36 +527,38 @@ int cmd_sweep(const SweepArgs &a) {
     std::vector<Tensor> inputs = make_inputs(set, infos, a);
     std::optional<std::vector<Tensor>> want; // one reference run per shape set
     std::vector<Bound> bound;
-    bound.reserve(pipelines.size() * targets.size());
+    bound.reserve(pipelines.size() * tunings.size() * targets.size());
     for (const std::string &p : pipelines)
-      for (const std::string &t : targets) {
-        std::string what = p + " " + set.label + " " + t;
-        // One log line per configuration when stderr is no terminal.
-        auto stage = [&](const std::string &st) {
-          progress.status(done, what + ": " + st, st == "compiling...");
-        };
-        bound.push_back(Bound{sessions[{p, t}].get(), {}, {}, {}, rows.size()});
-        Row r;
-        try {
-          if (!a.no_check && !want) {
-            stage("reference...");
-            ImportOptions io;
-            for (const auto &[name, shape] : set.shapes)
-              io.input_shapes[name] = shape;
-            want = run_reference(*import_onnx(a.model, io), inputs);
+      for (const std::string &tu : tunings)
+        for (const std::string &t : targets) {
+          std::string what = p + (show_tuning ? " " + tu : "") + " " + set.label + " " + t;
+          // One log line per configuration when stderr is no terminal.
+          auto stage = [&](const std::string &st) {
+            progress.status(done, what + ": " + st, st == "compiling...");
+          };
+          bound.push_back(Bound{sessions[{p, tu, t}].get(), {}, {}, {}, rows.size()});
+          Row r;
+          try {
+            if (!a.no_check && !want) {
+              stage("reference...");
+              ImportOptions io;
+              for (const auto &[name, shape] : set.shapes)
+                io.input_shapes[name] = shape;
+              want = run_reference(*import_onnx(a.model, io), inputs);
+            }
+            r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, stage);
+          } catch (const std::exception &e) {
+            r = Row{};
+            r.error = one_line(e.what());
+            failed = true;
           }
-          r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, stage);
-        } catch (const std::exception &e) {
-          r = Row{};
-          r.error = one_line(e.what());
-          failed = true;
+          r.pipeline = p;
+          r.tuning = tu;
+          r.shape = set.label;
+          r.target = t;
+          rows.push_back(std::move(r));
+          ++done;
         }
-        r.pipeline = p;
-        r.shape = set.label;
-        r.target = t;
-        rows.push_back(std::move(r));
-        ++done;
-      }
     failed = !time_rounds(bound, rows, a, [&](size_t k, size_t n) {
       progress.status(done - 1,
                       set.label + ": " +
@@ -536,11 +571,11 @@ int cmd_sweep(const SweepArgs &a) {
   if (!a.csv.empty())
     write_text_file(a.csv, to_csv(rows));
   if (!a.plot.empty())
-    write_text_file(a.plot, to_svg(a.model, rows));
+    write_text_file(a.plot, to_svg(a.model, rows, show_tuning));
   if (a.json)
     std::cout << to_json(a, rows).dump(2) << "\n";
   else
-    print_table(rows);
+    print_table(rows, show_tuning);
   return failed ? 1 : 0;
 }
 

@@ -1,10 +1,11 @@
 #pragma once
-/// `kiln sweep`: compiles and times every combination of pass pipelines, input shapes and
-/// targets in one run, checks each against the reference interpreter, and prints a table
-/// (optionally CSV, JSON and an SVG plot of latency against arena size).
+/// `kiln sweep`: compiles and times every combination of pass pipelines, tuned or untuned conv
+/// tiles, input shapes and targets in one run, checks each against the reference interpreter, and
+/// prints a table (optionally CSV, JSON and an SVG plot of latency against arena size).
 ///
 ///   kiln sweep yolov8n.onnx --passes "O0;O1;O2;O3;O3,-fuse" --input-shape
 ///   "1x3x320x320;1x3x640x640"
+///   kiln sweep yolov8n.onnx --tuning "untuned;tuned"          # after kiln tune yolov8n.onnx
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct SweepArgs {
   /// by '&'; a spec is NAME=1x3x640x640, or just the dims for a single-input model. May repeat.
   std::vector<std::string> input_shapes;
   std::string targets = "cpu"; ///< separated by ','
+  /// Conv tiling variants separated by ';': "tuned" (the tuning database, `kiln tune`) and
+  /// "untuned" (the cost model). Empty: tuned, with no tuning column in the table.
+  std::string tuning;
+  std::string tuning_db; ///< --tuning-db ("": tuning.json in the cache folder)
   int iterations = 10, warmup = 1, threads = 0;
   uint32_t seed = 0;
   bool no_check = false; ///< skip the reference interpreter

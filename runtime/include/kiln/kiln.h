@@ -163,6 +163,13 @@ struct SessionOptions {
   std::string cache_dir;
   /// Off: always compile, never read or write the cache folder.
   bool use_cache = true;
+  /// The conv tuning database compiles read (`kiln tune` writes it): the tiles measured on this
+  /// machine per conv layer shape. Empty: tuning.json in the cache folder (cache_dir, else
+  /// $KILN_CACHE_DIR or ~/.cache/kiln; read even when use_cache is off). A missing file means
+  /// no tuning; a corrupt one fails open(). The tiles used are part of the cache key.
+  std::string tuning_db;
+  /// Off: ignore the tuning database; every conv tile comes from the cost model.
+  bool use_tuning = true;
   /// Shapes to import the model with, by input name (needed for symbolic dimensions). run()
   /// with other shapes compiles another schedule.
   std::map<std::string, std::vector<int64_t>> input_shapes;
