@@ -18,11 +18,14 @@ namespace {
 // enough to catch the next launch of a run (launches follow each other within microseconds),
 // short enough not to steal much from other processes when cores are oversubscribed.
 constexpr int kSpinIterations = 4000;
+// Chunks per thread: a thread that finishes early (its chunks were cheaper, or another process
+// took its core for a while) takes the next chunk instead of idling at the end of the layer.
+constexpr int64_t kChunksPerThread = 4;
 } // namespace
 
 ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)) {
   for (int i = 1; i < threads_; ++i)
-    workers_.emplace_back([this, i] { worker(i); });
+    workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -33,12 +36,16 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
-void ThreadPool::run_chunk(int chunk) {
-  // Contiguous chunks: chunk c covers [c*extent/chunks, (c+1)*extent/chunks).
-  int64_t begin = extent_ * chunk / chunks_;
-  int64_t end = extent_ * (chunk + 1) / chunks_;
-  if (begin < end)
-    fn_(args_, begin, end);
+void ThreadPool::run_chunks() {
+  // Contiguous chunks: chunk c covers [c*extent/chunks, (c+1)*extent/chunks), taken in order
+  // by whichever thread is free.
+  for (int c = next_.fetch_add(1, std::memory_order_relaxed); c < chunks_;
+       c = next_.fetch_add(1, std::memory_order_relaxed)) {
+    int64_t begin = extent_ * c / chunks_;
+    int64_t end = extent_ * (c + 1) / chunks_;
+    if (begin < end)
+      fn_(args_, begin, end);
+  }
 }
 
 void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
@@ -52,18 +59,19 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
     fn(args, 0, extent); // another thread's launch holds the workers
     return;
   }
-  // Static assignment: the caller runs chunk 0, worker i chunk i. Every worker acknowledges
-  // every generation (even without a chunk), so no worker can still be reading this job when
-  // the next one is written.
+  // Dynamic assignment: every thread, the caller included, takes the next chunk until none is
+  // left. Every worker acknowledges every generation (even without a chunk), so no worker can
+  // still be reading this job when the next one is written.
   fn_ = fn;
   args_ = args;
   extent_ = extent;
-  chunks_ = static_cast<int>(std::min<int64_t>(threads_, extent));
+  chunks_ = static_cast<int>(std::min<int64_t>(threads_ * kChunksPerThread, extent));
+  next_.store(0, std::memory_order_relaxed);
   pending_.store(threads_ - 1, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
 
-  run_chunk(0);
+  run_chunks();
   for (int spin = 0;; ++spin) {
     int p = pending_.load(std::memory_order_acquire);
     if (p == 0)
@@ -76,7 +84,7 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
   busy_.clear(std::memory_order_release);
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker() {
   uint32_t seen = 0;
   while (true) {
     uint32_t g = generation_.load(std::memory_order_acquire);
@@ -91,8 +99,7 @@ void ThreadPool::worker(int index) {
     seen = g;
     if (stop_.load(std::memory_order_acquire))
       return;
-    if (index < chunks_)
-      run_chunk(index);
+    run_chunks();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
       pending_.notify_one();
   }

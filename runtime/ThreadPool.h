@@ -1,8 +1,9 @@
 #pragma once
 /// The CPU thread pool that runs one kernel launch at a time: [0, extent) is split into
-/// contiguous chunks, one per thread, and the calling thread takes the first. Workers wait on a
-/// generation counter (a short spin, then a futex wait through std::atomic::wait), so a launch
-/// costs no allocation and no lock.
+/// contiguous chunks, a few per thread, that the threads (the caller included) take in order
+/// as they get free, so none idles at the end of a launch while another still has work. Workers
+/// wait on a generation counter (a short spin, then a futex wait through std::atomic::wait), so a
+/// launch costs no allocation and no lock.
 ///
 /// Several threads may launch on one pool at once (the runs of many InferRequests or Sessions
 /// share the process's pool, shared_thread_pool): a launch that finds the pool busy with
@@ -27,14 +28,15 @@ public:
   ThreadPool &operator=(const ThreadPool &) = delete;
 
   int threads() const { return threads_; }
-  /// Runs fn(args, b, e) over [0, extent) split in contiguous chunks; returns when all are done.
+  /// Runs fn(args, b, e) over [0, extent) split in contiguous chunks (up to 4 per thread);
+  /// returns when all are done.
   /// Thread-safe: while another thread's launch holds the workers, runs fn(args, 0, extent)
   /// on the calling thread instead.
   void launch(KernelFn fn, void *const *args, int64_t extent);
 
 private:
-  void worker(int index);
-  void run_chunk(int chunk);
+  void worker();
+  void run_chunks();
 
   int threads_;
   std::vector<std::thread> workers_;
@@ -43,6 +45,7 @@ private:
   void *const *args_ = nullptr;
   int64_t extent_ = 0;
   int chunks_ = 0;
+  std::atomic<int> next_{0}; ///< the next chunk to take
   std::atomic<uint32_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};

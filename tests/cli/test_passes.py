@@ -19,8 +19,8 @@ from conftest import REPO, init, make_model
 YOLOX = REPO / "models" / "yolox_nano.onnx"
 # Passes that rewrite the IR (they report a time and whether they changed it), and every pass
 # of O3 in order (tile and memplan set how lowering and memory planning work).
-PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "concat"]
-O3 = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "tile", "memplan", "concat"]
+PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "concat"]
+O3 = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "tile", "memplan", "concat"]
 CONFIGS = ["O0", "O1", "O2", "O3"] + [f"O3,-{p}" for p in O3] + ["O3,tile=oc4,px32"]
 
 
@@ -28,10 +28,10 @@ def pass_model():
     """Something for every pass: a DequantizeLinear of constant weights (fold), a duplicated
     Neg (cse), Conv -> BatchNormalization (bnfold), Conv -> Sigmoid * Mul + residual Add and
     Conv -> LeakyRelu (fuse), a Concat of two conv outputs (concat), Add -> Tanh (ewfuse), an
-    unused branch (dce)."""
+    unused branch (dce); 16-channel convs (layout: blocked between the convs)."""
     rng = np.random.default_rng(0)
     f = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
-    wq = rng.integers(-100, 100, (8, 4, 3, 3)).astype(np.int8)
+    wq = rng.integers(-100, 100, (16, 4, 3, 3)).astype(np.int8)
     nodes = [
         helper.make_node("DequantizeLinear", ["wq", "wscale", "wzero"], ["w0"]),
         helper.make_node("Neg", ["images"], ["neg_a"]),
@@ -53,12 +53,12 @@ def pass_model():
         helper.make_node("Exp", ["images"], ["unused"]),
     ]
     inits = [init("wq", wq), init("wscale", np.array(0.01, np.float32)),
-             init("wzero", np.array(0, np.int8)), init("b0", f(8)),
-             init("bn_s", f(8) + 1), init("bn_b", f(8)), init("bn_m", f(8)),
-             init("bn_v", np.abs(f(8)) + 0.5), init("w1", f(8, 8, 3, 3)), init("b1", f(8)),
-             init("w2", f(8, 8, 1, 1)), init("bias2", f(1, 16, 1, 1))]
+             init("wzero", np.array(0, np.int8)), init("b0", f(16)),
+             init("bn_s", f(16) + 1), init("bn_b", f(16)), init("bn_m", f(16)),
+             init("bn_v", np.abs(f(16)) + 0.5), init("w1", f(16, 16, 3, 3) * 0.5),
+             init("b1", f(16)), init("w2", f(16, 16, 1, 1)), init("bias2", f(1, 32, 1, 1))]
     return make_model(nodes, [("images", np.float32, [1, 4, 12, 12])],
-                      [("output0", np.float32, [1, 16, 12, 12])], inits, opset=17)
+                      [("output0", np.float32, [1, 32, 12, 12])], inits, opset=17)
 
 
 def kiln_cli(kiln, *args, timeout=600):
@@ -113,8 +113,8 @@ def test_o3_launches_fewer_kernels(kiln, small, model):
 def test_disable_flag_is_the_minus_form(kiln, small):
     a, _ = run_json(kiln, small, "--disable", "fuse", "--disable", "cse")
     b, _ = run_json(kiln, small, "--passes", "O3,-fuse,-cse")
-    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "ewfuse", "tile", "memplan",
-                                                "concat"]
+    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "ewfuse", "layout", "tile",
+                                                "memplan", "concat"]
     assert a["kernels"] == b["kernels"]
 
 
