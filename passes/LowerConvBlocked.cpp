@@ -55,6 +55,22 @@ std::string blocked_kernel_name(const Node &n, const ConvGeom &g, const std::str
   return name + "_" + std::string(dtype_name(dt));
 }
 
+/// The blocked conv kernels' buffer parameters: input, packed weights, bias and residual (-1
+/// when absent), output.
+struct ConvParams {
+  int x, w, bias, residual, y;
+};
+ConvParams conv_params(LowerContext &cx, KernelBuilder &kb, const Node &n, int packed_w) {
+  const ConvOperands ops = conv_operands(n, false);
+  ConvParams p;
+  p.x = kb.param(cx.prog, cx.buffer(n.inputs[0]), false);
+  p.w = kb.param(cx.prog, packed_w, false);
+  p.bias = ops.bias ? kb.param(cx.prog, cx.buffer(ops.bias), false) : -1;
+  p.residual = ops.residual ? kb.param(cx.prog, cx.buffer(ops.residual), false) : -1;
+  p.y = kb.param(cx.prog, cx.buffer(n.outputs[0]), true);
+  return p;
+}
+
 /// Where logical element (n, c, pixel) of an [N, C, H*W] tensor stored with block `b` (0: NCHW)
 /// lives; `pix` is h * W + w.
 Expr element_index(Expr n, Expr c_block, Expr c_lane, Expr pix, int64_t c, int64_t pixels,
@@ -113,11 +129,8 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
   const int wbuf = pack_conv_weights(cx, n, g, t, adt, nullptr);
 
   KernelBuilder kb(blocked_kernel_name(n, g, act, residual != nullptr, x->dtype));
-  const int xb = kb.param(cx.prog, cx.buffer(x), false);
-  const int wb = kb.param(cx.prog, wbuf, false);
-  const int bb = bias ? kb.param(cx.prog, cx.buffer(bias), false) : -1;
-  const int rb = residual ? kb.param(cx.prog, cx.buffer(residual), false) : -1;
-  const int yb = kb.param(cx.prog, cx.buffer(y), true);
+  const ConvParams prm = conv_params(cx, kb, n, wbuf);
+  const int xb = prm.x, wb = prm.w, bb = prm.bias, rb = prm.residual, yb = prm.y;
   const int acc = kb.new_local(), xs = kb.new_local(), wv = kb.new_local();
 
   const int64_t rows = t.flat ? t.rows : g.oh, row_len = t.flat ? t.row_len : g.ow;
@@ -287,11 +300,8 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
   const int wbuf = pack_depthwise_weights(cx, n, g, b);
 
   KernelBuilder kb(blocked_kernel_name(n, g, act, residual != nullptr, x->dtype));
-  const int xb = kb.param(cx.prog, cx.buffer(x), false);
-  const int wb = kb.param(cx.prog, wbuf, false);
-  const int bb = bias ? kb.param(cx.prog, cx.buffer(bias), false) : -1;
-  const int rb = residual ? kb.param(cx.prog, cx.buffer(residual), false) : -1;
-  const int yb = kb.param(cx.prog, cx.buffer(y), true);
+  const ConvParams prm = conv_params(cx, kb, n, wbuf);
+  const int xb = prm.x, wb = prm.w, bb = prm.bias, rb = prm.residual, yb = prm.y;
   const int acc = kb.new_local(), xr = kb.new_local();
   const int64_t ntiles = ceil_div(g.ow, px), in_pixels = g.h * g.w, out_pixels = g.oh * g.ow;
   const bool check_top = g.pt > 0;
