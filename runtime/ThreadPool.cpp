@@ -23,9 +23,10 @@ constexpr int kSpinIterations = 4000;
 constexpr int64_t kChunksPerThread = 4;
 } // namespace
 
-ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)) {
+ThreadPool::ThreadPool(int threads)
+    : threads_(std::max(1, threads)), shares_(std::make_unique<Share[]>(threads_)) {
   for (int i = 1; i < threads_; ++i)
-    workers_.emplace_back([this] { worker(); });
+    workers_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -36,15 +37,21 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
-void ThreadPool::run_chunks() {
-  // Contiguous chunks: chunk c covers [c*extent/chunks, (c+1)*extent/chunks), taken in order
-  // by whichever thread is free.
-  for (int c = next_.fetch_add(1, std::memory_order_relaxed); c < chunks_;
-       c = next_.fetch_add(1, std::memory_order_relaxed)) {
+void ThreadPool::run_chunks(int self) {
+  // Contiguous chunks: chunk c covers [c*extent/chunks, (c+1)*extent/chunks). Each thread first
+  // runs its own share in order (the same rows every launch, so a layer reads what this core
+  // wrote in the previous one from its own cache), then takes what is left of the others'.
+  auto run = [&](int c) {
     int64_t begin = extent_ * c / chunks_;
     int64_t end = extent_ * (c + 1) / chunks_;
     if (begin < end)
       fn_(args_, begin, end);
+  };
+  for (int k = 0; k < threads_; ++k) {
+    Share &sh = shares_[(self + k) % threads_];
+    for (int c = sh.next.fetch_add(1, std::memory_order_relaxed); c < sh.end;
+         c = sh.next.fetch_add(1, std::memory_order_relaxed))
+      run(c);
   }
 }
 
@@ -59,19 +66,22 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
     fn(args, 0, extent); // another thread's launch holds the workers
     return;
   }
-  // Dynamic assignment: every thread, the caller included, takes the next chunk until none is
-  // left. Every worker acknowledges every generation (even without a chunk), so no worker can
-  // still be reading this job when the next one is written.
+  // Each thread (the caller is thread 0) owns a contiguous share of the chunks and then helps
+  // with the others' (run_chunks). Every worker acknowledges every generation (even without a
+  // chunk), so no worker can still be reading this job when the next one is written.
   fn_ = fn;
   args_ = args;
   extent_ = extent;
   chunks_ = static_cast<int>(std::min<int64_t>(threads_ * kChunksPerThread, extent));
-  next_.store(0, std::memory_order_relaxed);
+  for (int t = 0; t < threads_; ++t) {
+    shares_[t].next.store(chunks_ * t / threads_, std::memory_order_relaxed);
+    shares_[t].end = chunks_ * (t + 1) / threads_;
+  }
   pending_.store(threads_ - 1, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
 
-  run_chunks();
+  run_chunks(0);
   for (int spin = 0;; ++spin) {
     int p = pending_.load(std::memory_order_acquire);
     if (p == 0)
@@ -84,7 +94,7 @@ void ThreadPool::launch(KernelFn fn, void *const *args, int64_t extent) {
   busy_.clear(std::memory_order_release);
 }
 
-void ThreadPool::worker() {
+void ThreadPool::worker(int index) {
   uint32_t seen = 0;
   while (true) {
     uint32_t g = generation_.load(std::memory_order_acquire);
@@ -99,7 +109,7 @@ void ThreadPool::worker() {
     seen = g;
     if (stop_.load(std::memory_order_acquire))
       return;
-    run_chunks();
+    run_chunks(index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
       pending_.notify_one();
   }
