@@ -25,8 +25,6 @@ public:
       for (Value *in : n->inputs)
         if (in)
           users_[in].push_back(n.get());
-    for (Value *o : g.outputs())
-      graph_outputs_.insert(o);
   }
 
   bool run() {
@@ -56,7 +54,6 @@ private:
   Graph &g_;
   const int64_t b_;
   std::map<const Value *, std::vector<Node *>> users_;
-  std::set<const Value *> graph_outputs_;
   std::set<const Value *> blocked_;        ///< values holding [N, C/b, H, W, b]
   std::map<const Value *, Value *> plain_; ///< blocked value -> its NCHW copy
   std::map<const Value *, Value *> block_; ///< NCHW value -> its blocked copy
@@ -193,20 +190,16 @@ private:
     Value *x = n.inputs[0], *y = n.outputs[0];
     const bool dw = n.attrs.i("group") > 1;
     const bool x_blocked = blocked_.count(x) != 0;
-    bool y_blocked = blockable(y) && wanted_blocked(y);
-    if (dw && !x_blocked)
-      y_blocked = false; // the depthwise kernel wants both sides blocked
-    if (dw && x_blocked)
-      y_blocked = true;
-    if (!x_blocked && !y_blocked)
-      return;
+    // The depthwise kernel wants both sides blocked.
+    const bool y_blocked = dw ? x_blocked : blockable(y) && wanted_blocked(y);
     if (x_blocked)
       n.attrs.set("x_block", b_);
     if (y_blocked) {
       n.attrs.set("y_block", b_);
       make_output_blocked(y);
     }
-    // The fused residual has the output's layout.
+    // The fused residual has the output's layout (also when the conv stays NCHW and the
+    // residual's producer is blocked).
     if (n.inputs.size() > 3 && n.inputs[3]) {
       Value *&r = n.inputs[3];
       r = y_blocked ? blocked_of(r) : (blocked_.count(r) ? plain_of(r) : r);

@@ -272,3 +272,35 @@ TEST(LayoutPass, Avx2BlockOfEight) {
   for (size_t i = 0; i < 2; ++i)
     kiln::testing::expect_close(got[i], want[i], 1e-4, "output " + std::to_string(i));
 }
+
+TEST(LayoutPass, NchwConvReadsABlockedResidualAsNchw) {
+  // Regression: a conv that stays NCHW on both sides (3-channel input, output only a graph
+  // output) whose fused residual comes from a blocked conv must get the residual converted.
+  auto build = [](Graph &g, std::vector<Tensor> &inputs) {
+    Value *x = g.add_input("images", DType::f32, {1, 3, 10, 11});
+    inputs.push_back(random_tensor(DType::f32, {1, 3, 10, 11}, 1));
+    auto constant = [&](const std::string &name, const Shape &s, uint32_t seed) {
+      return g.add_constant(name, random_tensor(DType::f32, s, seed));
+    };
+    Attrs a = conv_attrs({1, 1}, {1, 1, 1, 1});
+    Value *r = g.add_node(OpKind::Conv,
+                          {x, constant("wa", {16, 3, 3, 3}, 2), constant("ba", {16}, 3)}, a, "a")
+                   ->outputs[0];
+    Value *y = g.add_node(OpKind::Conv,
+                          {x, constant("wb", {16, 3, 3, 3}, 4), constant("bb", {16}, 5), r}, a, "b")
+                   ->outputs[0];
+    g.outputs().push_back(y);
+  };
+  Graph plain, blocked;
+  std::vector<Tensor> in_plain, in_blocked;
+  build(plain, in_plain);
+  build(blocked, in_blocked);
+  ASSERT_TRUE(block_layout(blocked, 16));
+  verify(blocked);
+  for (const auto &n : blocked.nodes())
+    if (n->name == "b")
+      EXPECT_FALSE(n->attrs.has("y_block"));
+  std::vector<Tensor> want = run_reference(plain, in_plain);
+  std::vector<Tensor> got = kiln::testing::run_lowered(blocked, in_blocked);
+  kiln::testing::expect_close(got[0], want[0], 1e-4);
+}
