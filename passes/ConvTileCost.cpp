@@ -67,7 +67,8 @@ std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
       // into the FMAs or not) at about one a cycle in practice; each accumulator chain at
       // least ~5 cycles (FMA latency and scheduling slack); a group's weights past L1 stream
       // from L2 at ~32 B a cycle; plus about a cycle of loop and address work.
-      const bool weights_in_l2 = !dw && g.cg * g.kh * g.kw * ocv * b * 4 > 40 * 1024;
+      const int64_t group_weight_bytes = g.cg * g.kh * g.kw * ocv * b * 4;
+      const bool weights_in_l2 = !dw && group_weight_bytes > 40 * 1024;
       double fma = double(acc) / 2;
       double loads = dw ? double(((px - 1) * g.sw + g.kw) * bv) / double(g.kw) + double(bv)
                         : double(px + ocv * bv);
@@ -79,9 +80,23 @@ std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
       ConvTiles t = base;
       t.ocb = ocv * b, t.px = px, t.nv = 1, t.rows = rows, t.row_len = len;
       // A group's packed weights above ~1/4 of L2 (2 MiB here): keep them across rows.
-      t.oc_outer = !dw && double(g.cg * g.kh * g.kw * t.ocb * 4) > 256.0 * 1024;
+      t.oc_outer = !dw && group_weight_bytes > 256 * 1024;
       out.emplace_back(score, t);
     }
+  return out;
+}
+
+/// The scored tiles best first; ties keep the enumeration order (stable), so the choice is
+/// deterministic. `fallback` when there are none.
+std::vector<ConvTiles> best_first(std::vector<std::pair<double, ConvTiles>> scored,
+                                  const ConvTiles &fallback) {
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto &a, const auto &b) { return a.first > b.first + 1e-9; });
+  std::vector<ConvTiles> out;
+  for (auto &[score, t] : scored)
+    out.push_back(t);
+  if (out.empty())
+    out.push_back(fallback);
   return out;
 }
 
@@ -92,9 +107,9 @@ std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOption
   const int64_t v = std::max(1, opt.vector_lanes_f32);
   base.lanes = v;
   base.flat = g.is_pointwise();
-  std::vector<std::pair<double, ConvTiles>> scored;
   if (g.blocked())
-    scored = blocked_candidates(g, opt);
+    return best_first(blocked_candidates(g, opt), base);
+  std::vector<std::pair<double, ConvTiles>> scored;
   // A rough cycle model per (kh, kw, ic) step: FMAs on 2 ports, loads on 2 ports (a stride-s
   // pixel vector, s <= 4, is s loads and a shuffle that takes an FMA port; a longer stride is
   // a gather, about one load per lane), and at least the 4-cycle FMA latency of each
@@ -118,8 +133,6 @@ std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOption
     nvs = {std::max<int64_t>(1, opt.tile_px / v)};
   for (int64_t ocb : ocbs)
     for (int64_t nv : nvs) {
-      if (g.blocked())
-        break;
       if (!given && (ocb * nv > max_acc || (ocb > 1 && nv > 4)))
         continue;
       int64_t tw = nv * v, rows = g.oh, len = g.ow;
@@ -135,15 +148,7 @@ std::vector<ConvTiles> conv_tile_candidates(const ConvGeom &g, const LowerOption
       t.ocb = ocb, t.nv = nv, t.rows = rows, t.row_len = len;
       scored.emplace_back(score, t);
     }
-  // Best first; ties keep the enumeration order (stable), so the choice is deterministic.
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto &a, const auto &b) { return a.first > b.first + 1e-9; });
-  std::vector<ConvTiles> out;
-  for (auto &[score, t] : scored)
-    out.push_back(t);
-  if (out.empty())
-    out.push_back(base);
-  return out;
+  return best_first(std::move(scored), base);
 }
 
 ConvTiles choose_conv_tiles(const ConvGeom &g, const LowerOptions &opt) {

@@ -38,8 +38,8 @@ using namespace lw;
 
 namespace {
 
-std::string blocked_kernel_name(const Node &n, const ConvGeom &g, const std::string &act,
-                                bool residual, DType dt) {
+std::string blocked_kernel_name(const ConvGeom &g, const std::string &act, bool residual,
+                                DType dt) {
   std::string name = "conv2d_";
   if (g.is_depthwise())
     name += "dw";
@@ -51,7 +51,6 @@ std::string blocked_kernel_name(const Node &n, const ConvGeom &g, const std::str
     name += "_" + act;
   if (residual)
     name += "_add";
-  (void)n;
   return name + "_" + std::string(dtype_name(dt));
 }
 
@@ -71,13 +70,14 @@ ConvParams conv_params(LowerContext &cx, KernelBuilder &kb, const Node &n, int p
   return p;
 }
 
-/// Where logical element (n, c, pixel) of an [N, C, H*W] tensor stored with block `b` (0: NCHW)
-/// lives; `pix` is h * W + w.
+/// Where logical element (n, c, pixel) of an [N, C, H*W] tensor stored with block `b` lives;
+/// `pix` is h * W + w. Blocked: c is block c_block, lane c_lane; NCHW (b = 0): c = c_block +
+/// c_lane.
 Expr element_index(Expr n, Expr c_block, Expr c_lane, Expr pix, int64_t c, int64_t pixels,
                    int64_t b) {
   if (b > 0)
     return ((n * imm(c / b) + c_block) * imm(pixels) + pix) * imm(b) + c_lane;
-  return (n * imm(c) + c_block * imm(1) + c_lane) * imm(pixels) + pix;
+  return (n * imm(c) + c_block + c_lane) * imm(pixels) + pix;
 }
 
 /// The tile index range [lo, hi) of a row whose taps all fall inside the input columns and
@@ -91,7 +91,8 @@ std::pair<int64_t, int64_t> interior_tiles(const ConvGeom &g, int64_t px, int64_
   return {std::min(lo, hi), hi};
 }
 
-/// The tiles of a row: interior tiles [lo, hi) in a loop without checks; the few edge tiles
+/// The tiles of a row: interior tiles [lo, hi) in a loop without checks (all of them when the
+/// row has no edge tiles); the few edge tiles
 /// before and after each as its own copy with a constant index (its padding predicates fold to
 /// constants), or a checked loop when there are many.
 Stmt edge_split(KernelBuilder &kb, int64_t ntiles, int64_t lo, int64_t hi,
@@ -108,7 +109,9 @@ Stmt edge_split(KernelBuilder &kb, int64_t ntiles, int64_t lo, int64_t hi,
     }
   };
   edge(0, lo);
-  if (hi > lo) {
+  if (hi - lo == 1) {
+    parts.push_back(tile_body(imm(lo), false));
+  } else if (hi > lo) {
     int v = kb.new_var();
     parts.push_back(for_loop(v, imm(lo), imm(hi - lo), ForKind::Serial, tile_body(var(v), false)));
   }
@@ -128,7 +131,7 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
   const int64_t icw = g.x_block > 0 ? g.x_block : g.c, nicb = g.c / icw;
   const int wbuf = pack_conv_weights(cx, n, g, t, adt, nullptr);
 
-  KernelBuilder kb(blocked_kernel_name(n, g, act, residual != nullptr, x->dtype));
+  KernelBuilder kb(blocked_kernel_name(g, act, residual != nullptr, x->dtype));
   const ConvParams prm = conv_params(cx, kb, n, wbuf);
   const int xb = prm.x, wb = prm.w, bb = prm.bias, rb = prm.residual, yb = prm.y;
   const int acc = kb.new_local(), xs = kb.new_local(), wv = kb.new_local();
@@ -142,7 +145,6 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
   // Interior tiles: no padding taps, no pixels past the row (flat: past the plane).
   auto [t_lo, t_hi] = t.flat ? std::pair<int64_t, int64_t>{0, 0} : interior_tiles(g, px, ntiles);
   const bool flat_tail = t.flat && rows * row_len != out_pixels;
-  const bool all_interior = t.flat ? !flat_tail : (t_lo == 0 && t_hi == ntiles);
 
   auto acc_at = [&](Expr j, Expr o, Expr l) { return (j * imm(ocv) + o) * imm(b) + l; };
 
@@ -248,16 +250,17 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
       t.oc_outer ? std::vector<int64_t>{g.n, nb, rows} : std::vector<int64_t>{g.n, rows, nb};
   Stmt body = split_parallel(kb, var(p), extents, [&](const std::vector<Expr> &c) {
     Expr ni = c[0], gb = t.oc_outer ? c[1] : c[2], r = t.oc_outer ? c[2] : c[1];
-    if (all_interior)
-      return loop(kb, ntiles, ForKind::Serial,
-                  [&](Expr tile) { return tile_body(ni, gb, r, tile, false); });
-    if (t.flat)
-      return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
-        Expr inside = le(r * imm(row_len) + (tile + imm(1)) * imm(px), imm(out_pixels));
-        return if_then(inside, tile_body(ni, gb, r, tile, false), tile_body(ni, gb, r, tile, true));
+    if (!t.flat)
+      return edge_split(kb, ntiles, t_lo, t_hi, [&](Expr tile, bool checked) {
+        return tile_body(ni, gb, r, tile, checked);
       });
-    return edge_split(kb, ntiles, t_lo, t_hi,
-                      [&](Expr tile, bool checked) { return tile_body(ni, gb, r, tile, checked); });
+    // Flattened pointwise rows: only the last row may run past the plane.
+    return loop(kb, ntiles, ForKind::Serial, [&](Expr tile) {
+      if (!flat_tail)
+        return tile_body(ni, gb, r, tile, false);
+      Expr inside = le(r * imm(row_len) + (tile + imm(1)) * imm(px), imm(out_pixels));
+      return if_then(inside, tile_body(ni, gb, r, tile, false), tile_body(ni, gb, r, tile, true));
+    });
   });
   const int64_t extent = g.n * nb * rows;
   std::vector<int> args = kb.args();
@@ -299,7 +302,7 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
   const int64_t span = (px - 1) * g.sw + (g.kw - 1) * g.dw + 1; // input columns of a tile row
   const int wbuf = pack_depthwise_weights(cx, n, g, b);
 
-  KernelBuilder kb(blocked_kernel_name(n, g, act, residual != nullptr, x->dtype));
+  KernelBuilder kb(blocked_kernel_name(g, act, residual != nullptr, x->dtype));
   const ConvParams prm = conv_params(cx, kb, n, wbuf);
   const int xb = prm.x, wb = prm.w, bb = prm.bias, rb = prm.residual, yb = prm.y;
   const int acc = kb.new_local(), xr = kb.new_local();
@@ -307,7 +310,6 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
   const bool check_top = g.pt > 0;
   const bool check_bottom = (g.oh - 1) * g.sh - g.pt + (g.kh - 1) * g.dh >= g.h;
   auto [t_lo, t_hi] = interior_tiles(g, px, ntiles);
-  const bool all_interior = t_lo == 0 && t_hi == ntiles;
 
   auto tile_body = [&](Expr ni, Expr cb, Expr oh, Expr tile, bool checked) {
     auto col = [&](Expr j) { return tile * imm(px) + j; };
@@ -359,9 +361,6 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
   int p = kb.new_var();
   Stmt body = split_parallel(kb, var(p), {g.n, cbs, g.oh}, [&](const std::vector<Expr> &c) {
     Expr ni = c[0], cb = c[1], oh = c[2];
-    if (all_interior)
-      return loop(kb, ntiles, ForKind::Serial,
-                  [&](Expr tile) { return tile_body(ni, cb, oh, tile, false); });
     return edge_split(kb, ntiles, t_lo, t_hi, [&](Expr tile, bool checked) {
       return tile_body(ni, cb, oh, tile, checked);
     });
