@@ -10,6 +10,7 @@
 //
 //   conv_bench [--threads N] [--min-seconds S] [--passes O3] [--layers v8n,v8s,v8m] [--json]
 //   conv_bench --peak [--threads N] [--json]        # only the peak
+#include "BenchUtil.h"
 #include "codegen/llvm/LlvmBackend.h"
 #include "ir/Error.h"
 #include "passes/KernelPasses.h"
@@ -28,6 +29,7 @@
 #include <vector>
 
 using namespace kiln;
+using namespace kiln::bench;
 
 namespace {
 
@@ -86,19 +88,6 @@ const LayerSet kSets[] = {
      }},
 };
 
-Tensor random_f32(const Shape &s, uint32_t seed) {
-  Tensor t(DType::f32, s);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = u(rng);
-  return t;
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 /// Runs fn over [0, extent), split in `threads` equal parts on their own threads.
 void run_split(KernelFn fn, void *const *args, int64_t extent, int threads) {
   if (threads <= 1)
@@ -108,18 +97,6 @@ void run_split(KernelFn fn, void *const *args, int64_t extent, int threads) {
     ts.emplace_back([=] { fn(args, extent * t / threads, extent * (t + 1) / threads); });
   for (auto &t : ts)
     t.join();
-}
-
-/// The best of at least 5 runs and at least `min_seconds`, in seconds.
-double best_time(const std::function<void()> &run, double min_seconds) {
-  run();
-  double best = 1e30, start = now();
-  for (int n = 0; n < 5 || now() - start < min_seconds; ++n) {
-    double t0 = now();
-    run();
-    best = std::min(best, now() - t0);
-  }
-  return best;
 }
 
 struct Peak {

@@ -4,6 +4,7 @@
 // one thread (best of the runs); prints ms and GB/s (bytes read + written).
 //
 //   layout_bench [--min-seconds S] [--lanes 16|8]
+#include "BenchUtil.h"
 #include "codegen/llvm/LlvmBackend.h"
 #include "passes/KernelPasses.h"
 #include "passes/Lower.h"
@@ -18,22 +19,10 @@
 #include <vector>
 
 using namespace kiln;
+using namespace kiln::bench;
 using ints = std::vector<int64_t>;
 
 namespace {
-
-Tensor random_f32(const Shape &s, uint32_t seed) {
-  Tensor t(DType::f32, s);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = u(rng);
-  return t;
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 Value *add(Graph &g, OpKind op, Value *x, Attrs a) {
   return g.add_node(op, {x}, std::move(a), g.unique_name(std::string(op_name(op))))->outputs[0];
@@ -80,15 +69,7 @@ void run(const char *what, const Graph &g, int lanes, double min_seconds) {
     }
     KernelFn fn = mod->function(i);
     const int64_t extent = ln.kernel.parallel_extent;
-    fn(args.data(), 0, extent);
-    std::vector<double> times;
-    double start = now();
-    while (now() - start < min_seconds || times.size() < 5) {
-      double t0 = now();
-      fn(args.data(), 0, extent);
-      times.push_back(now() - t0);
-    }
-    double best = *std::min_element(times.begin(), times.end());
+    double best = best_time([&] { fn(args.data(), 0, extent); }, min_seconds);
     std::printf("%-28s %-34s %9.4f %8.1f\n", what, ln.kernel.name.c_str(), best * 1e3,
                 bytes / best * 1e-9);
   }

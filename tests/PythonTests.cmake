@@ -67,6 +67,6 @@ if(CLANG_FORMAT)
        ${CMAKE_SOURCE_DIR}/codegen/opencl/*.h ${CMAKE_SOURCE_DIR}/runtime/*.cpp
        ${CMAKE_SOURCE_DIR}/runtime/*.h ${CMAKE_SOURCE_DIR}/runtime/include/kiln/*.h
        ${CMAKE_SOURCE_DIR}/examples/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.h
-       ${CMAKE_SOURCE_DIR}/bench/*.cpp)
+       ${CMAKE_SOURCE_DIR}/bench/*.cpp ${CMAKE_SOURCE_DIR}/bench/*.h)
   add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run --Werror ${KILN_FORMATTED_SOURCES})
 endif()
