@@ -1,4 +1,4 @@
-// Progress and one-line messages on stderr (see Console.h).
+// Progress and one-line messages on stderr, text-table widths (see Console.h).
 #include "tools/Console.h"
 
 #include "tools/Timing.h"
@@ -59,6 +59,17 @@ void Progress::finish() {
 std::string one_line(std::string s) {
   std::replace(s.begin(), s.end(), '\n', ' ');
   return s;
+}
+
+std::vector<size_t> column_widths(const std::vector<std::string> &head,
+                                  const std::vector<std::vector<std::string>> &rows) {
+  std::vector<size_t> w(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    w[c] = head[c].size();
+    for (const auto &row : rows)
+      w[c] = std::max(w[c], row[c].size());
+  }
+  return w;
 }
 
 } // namespace kiln

@@ -1,6 +1,7 @@
 #pragma once
 /// What the command line prints on stderr besides its results: progress while it works, and
-/// messages made one line (errors are `kiln: error: ...`, one line each).
+/// messages made one line (errors are `kiln: error: ...`, one line each); and the column
+/// widths its text tables (sweep, tune) share.
 ///
 ///   Progress p(images.size(), "images", "img");
 ///   for (size_t i = 0; i < images.size(); ++i) { ...; p.bar(i + 1); }
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -39,5 +41,9 @@ private:
 
 /// `s` with every newline made a space, for one-line messages.
 std::string one_line(std::string s);
+
+/// The widths of a text table's columns: the widest of the header and every row's cell.
+std::vector<size_t> column_widths(const std::vector<std::string> &head,
+                                  const std::vector<std::vector<std::string>> &rows);
 
 } // namespace kiln

@@ -233,12 +233,7 @@ void print_table(const std::vector<Row> &rows, bool show_tuning) {
     for (size_t i = 0; i < rows.size(); ++i)
       cells[i].insert(cells[i].begin() + 1, rows[i].tuning);
   }
-  std::vector<size_t> w(head.size());
-  for (size_t c = 0; c < head.size(); ++c) {
-    w[c] = head[c].size();
-    for (const auto &row : cells)
-      w[c] = std::max(w[c], row[c].size());
-  }
+  const std::vector<size_t> w = column_widths(head, cells);
   auto line = [&](const std::vector<std::string> &v) {
     std::string s = "|";
     for (size_t c = 0; c < v.size(); ++c)

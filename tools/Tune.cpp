@@ -230,12 +230,7 @@ int cmd_tune(const TuneArgs &a) {
                    fmt::format("{:.4f}", total_tuned),
                    fmt::format("{:.2f}x", total_default / std::max(total_tuned, 1e-9)), ""});
   std::vector<std::string> head = {"layer", "uses", "default ms", "tuned ms", "speed-up", "tiles"};
-  std::vector<size_t> w(head.size());
-  for (size_t c = 0; c < head.size(); ++c) {
-    w[c] = head[c].size();
-    for (const auto &row : cells)
-      w[c] = std::max(w[c], row[c].size());
-  }
+  const std::vector<size_t> w = column_widths(head, cells);
   auto line = [&](const std::vector<std::string> &v) {
     std::string s;
     for (size_t c = 0; c < v.size(); ++c)
