@@ -10,6 +10,7 @@ Helpers (importable as `from conftest import ...`, also exposed as fixtures):
   run_ort(model, inputs) -> {output name: array}
   run_kiln(model_bytes_or_path, inputs, tmp_path, extra_args=()) -> {output name: array}
   assert_outputs_match(got, expected, rtol=1e-4, atol=1e-5)
+  kiln_cli(kiln, *args, env_extra=None, timeout=600) -> CompletedProcess (no KILN_CACHE_DIR)
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ KILN_TIMEOUT_S = 120
 
 def kiln_path() -> Path:
     return Path(os.environ.get("KILN", str(DEFAULT_KILN)))
+
+
+def kiln_cli(kiln, *args, env_extra=None, timeout=600):
+    """Runs the kiln command line (text output captured) without the caller's KILN_CACHE_DIR,
+    plus `env_extra`."""
+    env = dict(os.environ)
+    env.pop("KILN_CACHE_DIR", None)
+    env.update(env_extra or {})
+    return subprocess.run([str(kiln), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def require_kiln() -> Path:

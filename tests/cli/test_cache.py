@@ -6,15 +6,13 @@ cache files that are reported in one line and recompiled.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import REPO, init, make_model
+from conftest import REPO, init, kiln_cli, make_model
 
 YOLOX = REPO / "models" / "yolox_nano.onnx"
 
@@ -34,13 +32,6 @@ def small_model():
         [("images", np.float32, [1, 3, 16, 16])], [("output0", np.float32, [1, 4, 16, 16])],
         [init("w", w), init("b", b), init("c", c)])
 
-
-def kiln_cli(kiln, *args, env_extra=None, timeout=600):
-    env = dict(os.environ)
-    env.pop("KILN_CACHE_DIR", None)
-    env.update(env_extra or {})
-    return subprocess.run([str(kiln), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def run_json(kiln, *args, env_extra=None):

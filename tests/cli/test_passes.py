@@ -7,14 +7,12 @@ name is an error listing the valid names; --time-passes, --print-after-change an
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import REPO, init, make_model
+from conftest import REPO, init, kiln_cli, make_model
 
 YOLOX = REPO / "models" / "yolox_nano.onnx"
 # Passes that rewrite the IR (they report a time and whether they changed it), and every pass
@@ -60,12 +58,6 @@ def pass_model():
     return make_model(nodes, [("images", np.float32, [1, 4, 12, 12])],
                       [("output0", np.float32, [1, 32, 12, 12])], inits, opset=17)
 
-
-def kiln_cli(kiln, *args, timeout=600):
-    env = dict(os.environ)
-    env.pop("KILN_CACHE_DIR", None)
-    return subprocess.run([str(kiln), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def run_json(kiln, model, *args):

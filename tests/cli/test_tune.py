@@ -7,13 +7,11 @@ cache key, and still match the reference interpreter; a corrupt database is one 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import numpy as np
 from onnx import helper
 
-from conftest import init, make_model
+from conftest import init, kiln_cli, make_model
 
 
 def two_conv_model():
@@ -31,12 +29,6 @@ def two_conv_model():
         [("images", np.float32, [1, 16, 24, 24])], [("output0", np.float32, [1, 12, 24, 24])],
         [init("w3", w3), init("b3", b3), init("w1", w1)])
 
-
-def kiln_cli(kiln, *args, timeout=600):
-    env = dict(os.environ)
-    env.pop("KILN_CACHE_DIR", None)
-    return subprocess.run([str(kiln), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def run_json(kiln, model, *args):
