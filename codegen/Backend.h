@@ -26,6 +26,9 @@ struct LoweringTarget {
   /// f32 lanes of one vector: vectorised loops and conv pixel tiles are this wide (LLVM CPU:
   /// 16 with AVX-512F, else 8).
   int vector_lanes_f32 = 8;
+  /// f16 arithmetic at full vector rate (LLVM CPU: AVX512-FP16): `--precision f16` computes
+  /// convs in f16 (passes/LowerConvBlocked.cpp) with 2x the f32 lanes per vector.
+  bool native_f16 = false;
   /// GPU-shaped kernels: one work item per small conv output tile (passes/LowerConvGpu.cpp),
   /// and the simple ops' parallel loops cut into work items of `task_elems` elements.
   bool gpu = false;

@@ -15,6 +15,10 @@ std::string_view dtype_name(DType t);
 /// Inverse of dtype_name; nullopt for an unknown name.
 std::optional<DType> parse_dtype(std::string_view name);
 bool is_float(DType t);
+/// f32 or a 16-bit float (f16, bf16): what kernels compute in f32 (or f16) from storage.
+inline bool is_float_storage(DType t) {
+  return t == DType::f32 || t == DType::f16 || t == DType::bf16;
+}
 bool is_integer(DType t); ///< signed or unsigned integer (not bool)
 
 /// IEEE binary16 <-> binary32, round to nearest even.

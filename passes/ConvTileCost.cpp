@@ -27,12 +27,14 @@ void flat_rows(int64_t pixels, int64_t tw, int64_t &rows, int64_t &len) {
 /// tap, (px - 1) * sw + kw input vectors per kernel row.
 std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
                                                              const LowerOptions &opt) {
-  const int64_t v = std::max(1, opt.vector_lanes_f32);
+  const int64_t lanes = std::max(1, opt.vector_lanes_f32);
+  const int64_t v = g.half ? 2 * lanes : lanes; // elements of the compute type per register
+  const int64_t esize = g.half ? 2 : 4;
   const int64_t b = g.y_block > 0 ? g.y_block : g.x_block;
-  const int64_t regs = v >= 16 ? 32 : 16; // zmm / ymm registers
-  const int64_t bv = ceil_div(b, v);      // vector registers per channel block
+  const int64_t regs = lanes >= 16 ? 32 : 16; // zmm / ymm registers
+  const int64_t bv = ceil_div(b, v);          // vector registers per channel block
   ConvTiles base;
-  base.lanes = v;
+  base.lanes = lanes;
   base.blocked = true;
   const bool dw = g.is_depthwise();
   base.flat = g.is_pointwise() && !dw;
@@ -67,12 +69,12 @@ std::vector<std::pair<double, ConvTiles>> blocked_candidates(const ConvGeom &g,
       // into the FMAs or not) at about one a cycle in practice; each accumulator chain at
       // least ~5 cycles (FMA latency and scheduling slack); a group's weights past L1 stream
       // from L2 at ~32 B a cycle; plus about a cycle of loop and address work.
-      const int64_t group_weight_bytes = g.cg * g.kh * g.kw * ocv * b * 4;
+      const int64_t group_weight_bytes = g.cg * g.kh * g.kw * ocv * b * esize;
       const bool weights_in_l2 = !dw && group_weight_bytes > 40 * 1024;
       double fma = double(acc) / 2;
       double loads = dw ? double(((px - 1) * g.sw + g.kw) * bv) / double(g.kw) + double(bv)
                         : double(px + ocv * bv);
-      double l2 = weights_in_l2 ? double(ocv * bv * v * 4) / 32 : 0;
+      double l2 = weights_in_l2 ? double(ocv * bv * v * esize) / 32 : 0;
       double step = std::max({fma, loads, 5.0 * double(bv), l2}) + 1;
       // Per tile: bias, epilogue (activation ~16 ops a vector) and stores, over all its steps.
       double tile_cycles = step * double(taps) + double(acc) * 10 / 2;

@@ -18,6 +18,9 @@ namespace kiln {
 struct ConvGeom {
   int64_t n, c, h, w, m, oh, ow, kh, kw, group, cg, mg, sh, sw, dh, dw, pt, pl;
   int64_t x_block = 0, y_block = 0;
+  /// Blocked f16 conv on a target with native f16 (LowerOptions::native_f16): accumulates in
+  /// f16 with 2x the f32 lanes per vector register and 2-byte weights.
+  bool half = false;
   bool blocked() const { return x_block > 0 || y_block > 0; }
   bool is_pointwise() const {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w;

@@ -15,7 +15,8 @@ namespace {
 
 // The field lists: a new ConvGeom or ConvTiles field is one line here (the static_asserts
 // point at them), so keys and the text form always name every field.
-static_assert(sizeof(ConvGeom) == 20 * sizeof(int64_t),
+// ConvGeom::half is not a key field: the key's dtype and the database section's target imply it.
+static_assert(sizeof(ConvGeom) == 21 * sizeof(int64_t),
               "ConvGeom changed: list its new field in geom_fields (passes/ConvTuning.cpp)");
 template <class G, class F> void geom_fields(G &g, F &&f) {
   f("n", g.n), f("c", g.c), f("h", g.h), f("w", g.w), f("m", g.m), f("oh", g.oh), f("ow", g.ow);

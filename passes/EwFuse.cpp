@@ -21,7 +21,7 @@ constexpr size_t kMaxSteps = 24;
 bool fusable(const Node &n) {
   return has_trait(n.op, OpTrait::EwFusable) && n.outputs.size() == 1 && !n.inputs.empty() &&
          std::all_of(n.inputs.begin(), n.inputs.end(), [](Value *v) { return v != nullptr; }) &&
-         (n.outputs[0]->dtype == DType::f32 || n.outputs[0]->dtype == DType::f16);
+         is_float_storage(n.outputs[0]->dtype);
 }
 
 /// Cheap ops (ops.def's Cheap trait: Add, Sub, Mul, Div, Neg, Abs, Relu, Min, Max, Clip) are

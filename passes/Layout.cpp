@@ -16,11 +16,11 @@ namespace kiln {
 
 namespace {
 
-bool float_storage(DType t) { return t == DType::f32 || t == DType::f16; }
+bool float_storage(DType t) { return is_float_storage(t); }
 
 class Blocker {
 public:
-  Blocker(Graph &g, int64_t b) : g_(g), b_(b) {
+  Blocker(Graph &g, int64_t b, int64_t b_f16) : g_(g), b_(b), b_f16_(b_f16) {
     for (const auto &n : g.nodes())
       for (Value *in : n->inputs)
         if (in)
@@ -52,7 +52,7 @@ public:
 
 private:
   Graph &g_;
-  const int64_t b_;
+  const int64_t b_, b_f16_; ///< channel block of f32 values, of f16 values
   std::map<const Value *, std::vector<Node *>> users_;
   std::set<const Value *> blocked_;        ///< values holding [N, C/b, H, W, b]
   std::map<const Value *, Value *> plain_; ///< blocked value -> its NCHW copy
@@ -69,9 +69,15 @@ private:
     if (!v || !float_storage(v->dtype))
       return false;
     Shape s = logical(v);
-    return s.size() == 4 && s[1] % b_ == 0;
+    return s.size() == 4 && s[1] % block_of(v) == 0;
   }
-  Shape blocked_shape(const Shape &s) const { return {s[0], s[1] / b_, s[2], s[3], b_}; }
+  /// The channel block of `v`'s dtype.
+  int64_t block_of(const Value *v) const { return v->dtype == DType::f16 ? b_f16_ : b_; }
+  Shape blocked_shape(const Value *v) const {
+    const Shape &s = v->shape;
+    const int64_t b = block_of(v);
+    return {s[0], s[1] / b, s[2], s[3], b};
+  }
 
   Value *add(OpKind op, Value *in, Attrs a, const std::string &name) {
     Node *n = g_.add_node(op, {in}, std::move(a), name);
@@ -101,8 +107,9 @@ private:
     if (it != block_.end())
       return it->second;
     const Shape &s = v->shape;
+    const int64_t b = block_of(v);
     Attrs perm, shape;
-    shape.set("shape", std::vector<int64_t>{s[0], s[1] / b_, b_, s[2], s[3]});
+    shape.set("shape", std::vector<int64_t>{s[0], s[1] / b, b, s[2], s[3]});
     perm.set("perm", std::vector<int64_t>{0, 1, 3, 4, 2});
     Value *r = add(OpKind::Reshape, v, shape, v->name + ".split_c");
     Value *t = add(OpKind::Transpose, r, perm, v->name + ".blocked");
@@ -170,7 +177,7 @@ private:
   }
 
   void make_output_blocked(Value *v) {
-    v->shape = blocked_shape(v->shape);
+    v->shape = blocked_shape(v);
     blocked_.insert(v);
   }
 
@@ -193,9 +200,9 @@ private:
     // The depthwise kernel wants both sides blocked.
     const bool y_blocked = dw ? x_blocked : blockable(y) && wanted_blocked(y);
     if (x_blocked)
-      n.attrs.set("x_block", b_);
+      n.attrs.set("x_block", block_of(x));
     if (y_blocked) {
-      n.attrs.set("y_block", b_);
+      n.attrs.set("y_block", block_of(y));
       make_output_blocked(y);
     }
     // The fused residual has the output's layout (also when the conv stays NCHW and the
@@ -214,17 +221,17 @@ private:
     case OpKind::Split: {
       std::vector<int64_t> split = n.attrs.ints("split");
       for (int64_t &s : split)
-        s /= b_;
+        s /= block_of(n.inputs[0]);
       n.attrs.set("split", split);
       break;
     }
-    case OpKind::MaxPool: n.attrs.set("block", b_); break;
+    case OpKind::MaxPool: n.attrs.set("block", block_of(n.inputs[0])); break;
     case OpKind::Resize: {
       std::vector<double> scales = n.attrs.floats("scales");
       scales.push_back(1.0);
       n.attrs.set("scales", scales);
       if (n.attrs.has("sizes")) {
-        std::vector<int64_t> sizes = blocked_shape(n.outputs[0]->shape);
+        std::vector<int64_t> sizes = blocked_shape(n.outputs[0]);
         n.attrs.set("sizes", sizes);
       }
       break;
@@ -238,10 +245,10 @@ private:
 
 } // namespace
 
-bool block_layout(Graph &g, int64_t b) {
+bool block_layout(Graph &g, int64_t b, int64_t b_f16) {
   if (b <= 1)
     return false;
-  return Blocker(g, b).run();
+  return Blocker(g, b, b_f16 > 1 ? b_f16 : b).run();
 }
 
 } // namespace kiln

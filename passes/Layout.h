@@ -1,7 +1,7 @@
 #pragma once
 /// The `layout` pass: channel-blocked activations (NCHWc, docs/DESIGN.md "Blocked layout").
 ///
-/// Convs whose output channels are a multiple of the block `b` (the target's f32 vector lanes)
+/// Convs whose output channels are a multiple of the block `b` (the target's vector lanes)
 /// write [N, C/b, H, W, b] instead of NCHW, so one vector is b channels of one pixel; the ops
 /// that only move or combine whole channels run on that layout too (elementwise ops and fused
 /// chains over same-shaped operands, Concat and Split on channels, MaxPool, Resize of H and W),
@@ -16,8 +16,9 @@
 
 namespace kiln {
 
-/// Rewrites `g` to the blocked layout with block `b` (b <= 1: no change). Returns true when it
-/// changed the graph.
-bool block_layout(Graph &g, int64_t b);
+/// Rewrites `g` to the blocked layout with block `b` (b <= 1: no change), and `b_f16` for f16
+/// values (0: b; a target with native f16 vectors holds twice the f32 lanes). Returns true
+/// when it changed the graph.
+bool block_layout(Graph &g, int64_t b, int64_t b_f16 = 0);
 
 } // namespace kiln

@@ -38,9 +38,10 @@ void lower_conv_direct(LowerContext &cx, const Node &n, bool integer) {
     return lower_conv_gpu(cx, n, integer); // passes/LowerConvGpu.cpp
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   ConvGeom g = conv_geom(n, *x, *w, *y);
-  if (!integer && x->dtype != DType::f32 && x->dtype != DType::f16)
+  if (!integer && !is_float_storage(x->dtype))
     no_kernel(n, std::string(dtype_name(x->dtype)) + " Conv");
   const DType adt = integer ? DType::i32 : DType::f32;
+  g.half = g.blocked() && x->dtype == DType::f16 && cx.opt.native_f16;
   const ConvTiles t = conv_tiles_for(g, x->dtype, cx.opt);
   if (g.blocked())
     return lower_conv_blocked(cx, n, g, t); // passes/LowerConvBlocked.cpp
@@ -207,7 +208,7 @@ void lower_conv_transpose(LowerContext &cx, const Node &n) {
   check_conv_4d(n);
   const Value *x = n.inputs[0], *w = n.inputs[1], *y = n.outputs[0];
   const Value *bias = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
-  if (x->dtype != DType::f32 && x->dtype != DType::f16)
+  if (!is_float_storage(x->dtype))
     no_kernel(n, std::string(dtype_name(x->dtype)) + " ConvTranspose");
   ConvGeom g = conv_geom(n, *x, *w, *y);
   const DType adt = DType::f32;

@@ -123,7 +123,8 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
   const Value *x = n.inputs[0], *y = n.outputs[0];
   const auto [bias, residual, xzp, wzp, act] = conv_operands(n, false);
   (void)xzp, (void)wzp;
-  const DType adt = DType::f32;
+  // f16 on a native-f16 target: f16 accumulators, weights and FMAs; bias and epilogue in f32.
+  const DType adt = g.half ? DType::f16 : DType::f32;
   const int64_t b = g.y_block > 0 ? g.y_block : g.x_block; // output channels per vector
   const int64_t ocb = t.ocb, ocv = ocb / b, px = t.px;
   const int64_t nb = ceil_div(g.m, ocb);
@@ -169,7 +170,9 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
     Stmt init = loop(kb, px, ForKind::Unrolled, [&](Expr j) {
       return loop(kb, ocv, ForKind::Unrolled, [&](Expr o) {
         return loop(kb, b, ForKind::Vectorized, [&](Expr l) {
-          Expr b0 = bias ? load_as(bb, bias->dtype, adt, oc_of(o, l), oc_ok(o, l)) : zero_of(adt);
+          // f16 accumulators start at zero; the bias is added in f32 by the epilogue.
+          Expr b0 = bias && !g.half ? load_as(bb, bias->dtype, adt, oc_of(o, l), oc_ok(o, l))
+                                    : zero_of(adt);
           return store(acc, acc_at(j, o, l), b0);
         });
       });
@@ -230,9 +233,15 @@ void lower_blocked_dense(LowerContext &cx, const Node &n, const ConvGeom &g, con
                          ? element_index(ni, gb * imm(ocv) + o, l, out_pix(j), g.m, out_pixels, b)
                          : element_index(ni, imm(0), oc, out_pix(j), g.m, out_pixels, 0);
           Expr pred = land(pix_ok(j), g.y_block > 0 ? nullptr : oc_ok(o, l));
-          Expr val = conv_activation(n, act, load(acc, {adt, 1}, acc_at(j, o, l)));
+          Expr val = load(acc, {adt, 1}, acc_at(j, o, l));
+          if (g.half) {
+            val = cast({DType::f32, 1}, val);
+            if (bias)
+              val = val + load_as(bb, bias->dtype, DType::f32, oc_of(o, l), oc_ok(o, l));
+          }
+          val = conv_activation(n, act, val);
           if (residual)
-            val = val + load_as(rb, residual->dtype, adt, idx, pred);
+            val = val + load_as(rb, residual->dtype, DType::f32, idx, pred);
           return store(yb, idx, store_cast(y->dtype, val), pred);
         });
         // Whole blocks past M (blocked output: M is a multiple of b) are not stored.
@@ -375,7 +384,7 @@ void lower_blocked_depthwise(LowerContext &cx, const Node &n, const ConvGeom &g,
 
 void lower_conv_blocked(LowerContext &cx, const Node &n, const ConvGeom &g, const ConvTiles &t) {
   const DType dt = n.inputs[0]->dtype;
-  if (dt != DType::f32 && dt != DType::f16)
+  if (!is_float_storage(dt))
     no_kernel(n, std::string(dtype_name(dt)) + " blocked Conv");
   if (g.is_depthwise()) {
     if (g.x_block == 0 || g.x_block != g.y_block)

@@ -22,7 +22,7 @@ using namespace lw;
 
 namespace {
 
-bool float_or_half(DType t) { return t == DType::f32 || t == DType::f16; }
+bool float_or_half(DType t) { return is_float_storage(t); }
 
 /// The identity of max for `t`: -inf for floats, the lowest value for 8-bit integers.
 Expr max_identity(DType t) {

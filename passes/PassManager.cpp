@@ -13,6 +13,7 @@
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/Layout.h"
+#include "passes/Precision.h"
 #include "passes/ProgramPasses.h"
 #include "passes/ProgramVerifier.h"
 
@@ -33,13 +34,18 @@ const std::vector<PassInfo> &pass_registry() {
        nullptr},
       {"bnfold", PassLevel::Graph, "BatchNormalization folding into Conv", fold_batch_norm,
        nullptr},
+      {"precision", PassLevel::Graph,
+       "the conv network in f16/bf16 (--precision; runs whenever it is not f32)", nullptr, nullptr,
+       [](Graph &g, const PassOptions &o) { return lower_precision(g, o.precision); }},
       {"fuse", PassLevel::Graph, "Conv + activation + residual Add fusion", fuse_conv_epilogue,
        nullptr},
       {"ewfuse", PassLevel::Graph, "elementwise chains as one kernel (FusedElementwise)",
        fuse_elementwise_chains, nullptr},
       {"layout", PassLevel::Graph,
        "channel-blocked activations (NCHWc, c = vector lanes) between convs", nullptr, nullptr,
-       [](Graph &g, const PassOptions &o) { return block_layout(g, o.layout_block); }},
+       [](Graph &g, const PassOptions &o) {
+         return block_layout(g, o.layout_block, o.layout_block_f16);
+       }},
       {"concat", PassLevel::Program, "concat elimination: producers write into the concat", nullptr,
        eliminate_concat},
       {"tile", PassLevel::Target, "conv output tiles held in registers (tile=auto|ocN,pxN)",

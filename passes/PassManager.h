@@ -77,6 +77,11 @@ struct PassOptions {
   /// The target's channel block for the `layout` pass (its f32 vector lanes; 0: the target
   /// keeps NCHW, as GPUs do). Set by compile_graph from the backend.
   int64_t layout_block = 0;
+  /// The block of f16 values (0: layout_block): 2x layout_block on a native-f16 target.
+  int64_t layout_block_f16 = 0;
+  /// The `precision` pass: f16 or bf16 computes the conv network in that type (passes/
+  /// Precision.h); f32 leaves the model's own types. Set by compile_graph from the session.
+  DType precision = DType::f32;
 };
 
 /// What one pass did.

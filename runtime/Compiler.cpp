@@ -2,6 +2,7 @@
 
 #include "passes/KernelPasses.h"
 
+#include <algorithm>
 #include <elf.h>
 #include <link.h>
 #include <map>
@@ -29,6 +30,7 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
                            const ConvTuning *conv_tuning) {
   LowerOptions lo;
   lo.vector_lanes_f32 = t.vector_lanes_f32;
+  lo.native_f16 = t.native_f16;
   lo.gpu = t.gpu;
   lo.gpu_device = t.gpu_device;
   lo.task_elems = t.task_elems;
@@ -39,14 +41,45 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
   return lo;
 }
 
+DType parse_precision(const std::string &name) {
+  if (name == "f32" || name == "fp32")
+    return DType::f32;
+  if (name == "f16" || name == "fp16")
+    return DType::f16;
+  if (name == "bf16")
+    return DType::bf16;
+  throw Error("unknown precision '" + name + "' (valid: f32, f16, bf16)");
+}
+
+namespace {
+
+/// `precision` runs whenever the session asks for a low precision, whatever the pipeline says:
+/// after the cleanup passes (so BatchNorm folds in f32), before fusion and layout.
+void insert_precision_pass(Pipeline &p) {
+  auto &v = p.passes;
+  v.erase(std::remove(v.begin(), v.end(), "precision"), v.end());
+  size_t at = 0;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] == "fold" || v[i] == "dce" || v[i] == "cse" || v[i] == "bnfold")
+      at = i + 1;
+  v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), "precision");
+}
+
+} // namespace
+
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
                             const PassOptions &pass_options, PassReport *report,
                             const ConvTuning *conv_tuning) {
   Pipeline passes = check_pipeline(pipeline);
+  if (pass_options.precision != DType::f32)
+    insert_precision_pass(passes);
   const LoweringTarget target = backend.lowering_target();
   PassOptions graph_options = pass_options;
-  // The blocked layout's channel block is one f32 vector; the GPU lowering keeps NCHW.
+  // The blocked layout's channel block is one vector (f16: of f16 lanes where the target
+  // computes f16 natively); the GPU lowering keeps NCHW.
   graph_options.layout_block = target.gpu ? 0 : target.vector_lanes_f32;
+  graph_options.layout_block_f16 =
+      target.gpu ? 0 : target.vector_lanes_f32 * (target.native_f16 ? 2 : 1);
   run_graph_passes(g, passes, graph_options, report);
   CompileResult r;
   r.program = lower(g, lower_options(target, passes, conv_tuning));

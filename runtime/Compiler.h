@@ -30,6 +30,10 @@ LowerOptions lower_options(const LoweringTarget &t, const Pipeline &passes,
 /// `backend.lowering_target()` asks for, and `conv_tuning`'s tiles when given) -> program
 /// passes -> prepare_for_codegen -> dedupe identical kernels -> unique kernel names ->
 /// backend.compile. Each pass's time and whether it changed anything go to `report` when given.
+/// "f32" (or "fp32"), "f16" (or "fp16"), "bf16" -> the dtype; kiln::Error naming the valid
+/// ones otherwise (SessionOptions::precision).
+DType parse_precision(const std::string &name);
+
 CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipeline,
                             const PassOptions &pass_options = {}, PassReport *report = nullptr,
                             const ConvTuning *conv_tuning = nullptr);

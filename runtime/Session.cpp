@@ -126,7 +126,8 @@ struct Entry {
 
 struct Session::Impl {
   SessionOptions opt;
-  Pipeline passes; ///< opt.pipeline parsed; its expanded form is what cache keys hash
+  Pipeline passes;              ///< opt.pipeline parsed; its expanded form is what cache keys hash
+  DType precision = DType::f32; ///< opt.precision parsed (PassOptions::precision)
   std::string path;
   bool from_file = false;
   /// The ONNX model's bytes and its imported graph (default shapes) are held only while a
@@ -172,6 +173,8 @@ Digest Session::Impl::key_for(const std::string &sig) const {
   h.field(model_sha);
   h.field(sig);
   h.field(passes.str());
+  if (precision != DType::f32) // f32 keys stay what they were before precisions existed
+    h.field("precision " + std::string(dtype_name(precision)));
   h.field(tuning_text);
   h.field(backend->target_key());
   if (ocl) // program binaries are per device and driver
@@ -249,6 +252,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                     " but got " + element_type_name(shapes[i].type));
   }
   PassOptions po;
+  po.precision = precision;
   if (!opt.print_ir_after.empty()) {
     po.print = opt.print_ir_after == "all" ? PassOptions::Print::AfterAll
                                            : PassOptions::Print::AfterChange;
@@ -278,6 +282,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                       {"compiler", compiler_identity()},
                       {"target", target},
                       {"pipeline", passes.str()},
+                      {"precision", std::string(dtype_name(precision))},
                       {"key", digest_hex(key)},
                       {"model", {{"path", fs::absolute(path).string()}, {"sha256", model_sha}}},
                       {"inputs", infos_to_json(e->inputs)},
@@ -452,6 +457,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       return Status::failure("target '" + options.target +
                              "' is not available (available: cpu, opencl)");
     s.passes = check_pipeline(options.pipeline);
+    s.precision = parse_precision(options.precision);
     if (!options.print_ir_after.empty() && options.print_ir_after != "all" &&
         options.print_ir_after != "changed")
       return Status::failure("print_ir_after '" + options.print_ir_after +
@@ -467,6 +473,9 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       s.backend = s.ocl_backend.get();
       s.stats.target = "opencl: " + s.ocl->key();
     }
+    if (s.precision == DType::f16 && !s.ocl && !s.backend->lowering_target().native_f16)
+      return Status::failure("precision f16 needs a CPU with AVX512-FP16 (f16 arithmetic), "
+                             "which this CPU lacks; use --precision f32 or bf16");
     if (!fs::exists(path))
       return Status::failure(path + ": cannot open file");
     if (is_kiln_file(path)) {

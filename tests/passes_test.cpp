@@ -453,10 +453,10 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     parse_pipeline("O3,fusee");
     FAIL() << "no error";
   } catch (const Error &e) {
-    EXPECT_EQ(
-        std::string(e.what()),
-        "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, layout, concat, tile, "
-        "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
+    EXPECT_EQ(std::string(e.what()),
+              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, precision, fuse, ewfuse, "
+              "layout, concat, "
+              "tile, memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);

@@ -27,6 +27,10 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
                   "conv tuning database from 'kiln tune' (default: tuning.json in the cache "
                   "folder)");
   cmd->add_flag("--no-tuning", f.no_tuning, "ignore the tuning database (cost-model conv tiles)");
+  cmd->add_option("--precision", f.precision,
+                  "what the conv network computes in: f32, f16 (CPU: AVX512-FP16) or bf16 "
+                  "(box decode and softmax stay f32)")
+      ->capture_default_str();
   auto *passes =
       cmd->add_option("--passes", f.passes,
                       "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
@@ -60,6 +64,7 @@ SessionOptions session_options(const SessionFlags &f) {
   o.use_cache = !f.no_cache;
   o.tuning_db = f.tuning_db;
   o.use_tuning = !f.no_tuning;
+  o.precision = f.precision;
   o.pipeline = pipeline_text(f);
   o.print_ir_after = f.print_after_all ? "all" : f.print_after_change ? "changed" : "";
   for (const std::string &spec : f.input_shapes)

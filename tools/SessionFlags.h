@@ -27,6 +27,7 @@ struct SessionFlags {
   bool no_cache = false;                 ///< --no-cache
   std::string tuning_db;                 ///< --tuning-db ("": tuning.json in the cache folder)
   bool no_tuning = false;                ///< --no-tuning
+  std::string precision = "f32";         ///< --precision f32|f16|bf16
   // The pass pipeline: --passes TEXT or -O N, minus every --disable PASS.
   std::string passes;
   int opt_level = -1;

@@ -42,7 +42,8 @@ std::optional<double> float_imm(const Expr &e) {
 
 class Emitter {
 public:
-  Emitter(llvm::Module &m, const Kernel &k) : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k) {
+  Emitter(llvm::Module &m, const Kernel &k, bool fp16)
+      : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k), fp16_(fp16) {
     // Let the backend fuse a*b+c into FMA (what C compilers do with -ffp-contract=on);
     // nothing is reassociated, so the kernel's own accumulation order is kept.
     llvm::FastMathFlags fmf;
@@ -68,6 +69,7 @@ private:
   Value *emit_unary(UnOp op, Value *a, DType t);
   Value *emit_binary(BinOp op, const Expr &lhs, const Expr &rhs);
   Value *emit_int_div(Value *a, Value *c, bool rem, bool is_unsigned);
+  Value *emit_half_binary(BinOp op, Value *a, Value *c);
   Value *emit_math(Value *a, DType t, llvm::Value *(*f32)(llvm::IRBuilder<> &, Value *),
                    llvm::Intrinsic::ID f64_intrinsic, const char *f64_libm);
   Value *call_libm_f64(const char *name, Value *a);
@@ -81,6 +83,7 @@ private:
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
   const Kernel &k_;
+  const bool fp16_; ///< TargetAttrs::fp16
   llvm::Function *fn_ = nullptr;
   Value *begin_ = nullptr, *end_ = nullptr;
   std::unordered_map<int, Value *> vars_;
@@ -336,7 +339,12 @@ Value *Emitter::emit_uncached(const ExprNode &e) {
         b_.CreateMul(splat(b_, emit(e.args[1]), lanes), llvm::ConstantVector::get(steps));
     return b_.CreateAdd(splat(b_, emit(e.args[0]), lanes), stride);
   }
-  case ExprKind::Broadcast: return splat(b_, emit(e.args[0]), e.type.lanes);
+  case ExprKind::Broadcast:
+    if (fp16_ && e.type.dtype == DType::f16) // splat the half, so half arithmetic can use it
+      return b_.CreateFPExt(
+          splat(b_, b_.CreateFPTrunc(emit(e.args[0]), b_.getHalfTy()), e.type.lanes),
+          reg_type(ctx_, e.type));
+    return splat(b_, emit(e.args[0]), e.type.lanes);
   }
   __builtin_unreachable();
 }
@@ -505,6 +513,26 @@ Value *Emitter::emit_int_div(Value *a, Value *c, bool rem, bool is_unsigned) {
   return b_.CreateSelect(is_m1, b_.CreateNeg(a), b_.CreateSDiv(a, d));
 }
 
+/// f16 a op c as half arithmetic. Operands are f16 values held in f32 registers, so narrowing
+/// them is exact and folds into the fpext that made them; one rounding of a half op equals
+/// the f32 op rounded to f16 (f32 has more than 2*11+2 bits), so the result is the kernel IR's.
+Value *Emitter::emit_half_binary(BinOp op, Value *a, Value *c) {
+  llvm::Type *ht =
+      a->getType()->isVectorTy()
+          ? llvm::VectorType::get(b_.getHalfTy(), llvm::cast<llvm::VectorType>(a->getType()))
+          : b_.getHalfTy();
+  Value *ha = b_.CreateFPTrunc(a, ht), *hc = b_.CreateFPTrunc(c, ht);
+  Value *r = nullptr;
+  switch (op) {
+  case BinOp::Add: r = b_.CreateFAdd(ha, hc); break;
+  case BinOp::Sub: r = b_.CreateFSub(ha, hc); break;
+  case BinOp::Mul: r = b_.CreateFMul(ha, hc); break;
+  case BinOp::Div: r = b_.CreateFDiv(ha, hc); break;
+  default: KILN_ASSERT(false, "emit_half_binary: not an arithmetic op");
+  }
+  return b_.CreateFPExt(r, a->getType());
+}
+
 Value *Emitter::emit_binary(BinOp op, const Expr &lhs, const Expr &rhs) {
   DType t = lhs->type.dtype;
   bool f = is_float(t), u = is_unsigned(t);
@@ -523,6 +551,8 @@ Value *Emitter::emit_binary(BinOp op, const Expr &lhs, const Expr &rhs) {
     }
   }
   Value *a = emit(lhs), *c = emit(rhs);
+  if (fp16_ && t == DType::f16 && op >= BinOp::Add && op <= BinOp::Div)
+    return emit_half_binary(op, a, c);
   switch (op) {
   case BinOp::Add: return f ? round_to(b_, b_.CreateFAdd(a, c), t) : b_.CreateAdd(a, c);
   case BinOp::Sub: return f ? round_to(b_, b_.CreateFSub(a, c), t) : b_.CreateSub(a, c);
@@ -584,7 +614,7 @@ Value *Emitter::emit_binary(BinOp op, const Expr &lhs, const Expr &rhs) {
 
 llvm::Function *emit_kernel(llvm::Module &m, const Kernel &k, const std::string &symbol,
                             const TargetAttrs &attrs) {
-  return Emitter(m, k).run(symbol, attrs);
+  return Emitter(m, k, attrs.fp16).run(symbol, attrs);
 }
 
 } // namespace kiln::cpu

@@ -14,6 +14,9 @@ struct TargetAttrs {
   std::string cpu;
   std::string features; ///< "+avx2,-avx512f,..."
   bool avx512 = false;  ///< ask for 512-bit vectors (LLVM prefers 256 on some AVX-512 parts)
+  /// AVX512-FP16: f16 +, -, *, / and broadcasts are emitted as half arithmetic (vfmadd231ph):
+  /// the same values as computing in f32 and rounding each result, as the kernel IR defines.
+  bool fp16 = false;
 };
 
 /// Emits `k` into `m` as `void symbol(void *const *args, int64_t begin, int64_t end)`, the

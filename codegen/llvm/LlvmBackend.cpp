@@ -138,12 +138,14 @@ public:
   LlvmCpuBackend() : host_(detect_host()), jit_(std::make_shared<Jit>()) {
     tms_.push_back(make_target_machine());
     avx512_ = tms_[0]->getMCSubtargetInfo()->checkFeatures("+avx512f");
+    fp16_ = tms_[0]->getMCSubtargetInfo()->checkFeatures("+avx512fp16");
   }
 
   std::string target_key() const override { return host_.key; }
   LoweringTarget lowering_target() const override {
     LoweringTarget t;
     t.vector_lanes_f32 = avx512_ ? 16 : 8;
+    t.native_f16 = fp16_;
     return t;
   }
   CompiledModule compile(const std::vector<Kernel> &kernels) override;
@@ -164,6 +166,7 @@ private:
   /// The target machine has AVX-512F: 16-lane kernels, and ask LLVM for 512-bit vectors. Set
   /// once, in the constructor.
   bool avx512_ = false;
+  bool fp16_ = false; ///< AVX512-FP16: half arithmetic in f16 kernels (vfmadd231ph)
   std::atomic<int> codegen_runs_{0};
   std::atomic<int> dump_counter_{0};
   std::shared_ptr<Jit> jit_;
@@ -273,7 +276,7 @@ std::vector<uint8_t> LlvmCpuBackend::compile_part(const std::vector<Kernel> &ker
   llvm::Module mod("kiln", ctx);
   mod.setTargetTriple(host_.triple);
   mod.setDataLayout(tm.createDataLayout());
-  cpu::TargetAttrs attrs{host_.cpu, host_.tm_features, avx512_};
+  cpu::TargetAttrs attrs{host_.cpu, host_.tm_features, avx512_, fp16_};
   for (size_t i : part) {
     cpu::emit_kernel(mod, kernels[i], symbols[i], attrs);
     if (dump_dir) // the body: the exported wrapper only unpacks args[]

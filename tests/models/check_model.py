@@ -177,6 +177,8 @@ def main(argv=None) -> int:
                     help="the Kiln target to compare with ONNX Runtime")
     ap.add_argument("--kind", choices=["fp32", "fp16", "int8"], default=None,
                     help="override the detected tolerance rule")
+    ap.add_argument("--precision", choices=["f32", "f16", "bf16"], default=None,
+                    help="kiln --precision; f16/bf16 use the fp16 tolerance rule against fp32 ORT")
     ap.add_argument("--passes", default=None,
                     help="pass pipeline for `kiln run --passes` (cpu target), e.g. O0 or O3,-fuse")
     ap.add_argument("--only-if-env", metavar="VAR", default=None,
@@ -191,6 +193,8 @@ def main(argv=None) -> int:
         return 77
     model = unpack(args.model, args.work)
     kind = args.kind or model_kind(model)
+    if args.precision in ("f16", "bf16") and kind == "fp32":
+        kind = "fp16"  # an fp32 model computed in a 16-bit type: the fp16 rule
     rtol = args.rtol if args.rtol is not None else {"fp32": 1e-3, "fp16": 1e-2, "int8": 1e-3}[kind]
     atol = args.atol if args.atol is not None else 1e-3
 
@@ -205,6 +209,8 @@ def main(argv=None) -> int:
     stem = model.name.removesuffix(".onnx")
     # One input and output folder per target and pipeline, so tests can run side by side.
     suffix = "" if args.passes is None else "." + re.sub(r"[^A-Za-z0-9]+", "_", args.passes)
+    if args.precision:
+        suffix += "." + args.precision
     in_dir = args.work / f"{stem}.{args.target}{suffix}.inputs"
     out_dir = args.work / f"{stem}.{args.target}{suffix}_out"
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -214,6 +220,8 @@ def main(argv=None) -> int:
         cmd += ["--warmup", "0", "--iterations", "1", "--no-cache"]
     if args.passes is not None:
         cmd += ["--passes", args.passes]
+    if args.precision:
+        cmd += ["--precision", args.precision]
     for i, (name, x) in enumerate(feeds.items()):
         f = in_dir / f"input{i}.npy"
         np.save(f, x)
@@ -233,6 +241,8 @@ def main(argv=None) -> int:
         floor = dict(zip(expected, sess.run(None, nudged)))
 
     passes = "" if args.passes is None else f", passes {args.passes}"
+    if args.precision:
+        passes += f", precision {args.precision}"
     print(f"model {model.name}: target {args.target}{passes}, kind {kind}, rtol {rtol:g}, "
           f"atol {atol:g}, inputs "
           + ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in feeds.items()))

@@ -153,6 +153,12 @@ struct SessionOptions {
   std::string device;
   /// Worker threads for one run, including the calling thread; 0: the hardware's cores.
   int threads = 0;
+  /// What the conv network computes in: "f32" (the model's own types), "f16" or "bf16" (the
+  /// `precision` pass, passes/Precision.h: convs, pools, resizes, concats and the elementwise
+  /// ops between them in the low type; the box decode, softmax and reshapes stay f32). CPU
+  /// f16 needs AVX512-FP16 (f16 arithmetic at twice the f32 rate); bf16 stores activations in
+  /// bf16 and computes in f32. Part of the cache key.
+  std::string precision = "f32";
   /// Pass pipeline: levels "O0".."O3" ("default" is O3), pass names ("fold,dce,fuse") and
   /// "-name" to drop one ("O3,-fuse"). Its expanded pass list is part of the cache key.
   std::string pipeline = "default";
