@@ -277,7 +277,9 @@ std::unique_ptr<Graph> import_onnx_bytes(const std::string &bytes, const std::st
   }
 }
 
-std::unique_ptr<Graph> import_onnx(const std::string &path, const ImportOptions &opt) {
+namespace {
+
+std::string read_file(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
   if (!f)
     throw Error(path + ": cannot open file");
@@ -285,8 +287,29 @@ std::unique_ptr<Graph> import_onnx(const std::string &path, const ImportOptions 
   ss << f.rdbuf();
   if (!f && !f.eof())
     throw Error(path + ": read failed");
+  return ss.str();
+}
+
+} // namespace
+
+std::unique_ptr<Graph> import_onnx(const std::string &path, const ImportOptions &opt) {
   std::string dir = std::filesystem::path(path).parent_path().string();
-  return import_onnx_bytes(ss.str(), dir.empty() ? "." : dir, path, opt);
+  return import_onnx_bytes(read_file(path), dir.empty() ? "." : dir, path, opt);
+}
+
+std::string onnx_with_outputs(const std::string &path, const std::vector<std::string> &names) {
+  onnx::ModelProto m;
+  if (!m.ParseFromString(read_file(path)) || !m.has_graph())
+    throw Error(path + ": not an ONNX model (protobuf parse failed)");
+  std::set<std::string> produced, taken;
+  for (const auto &n : m.graph().node())
+    produced.insert(n.output().begin(), n.output().end());
+  for (const auto &o : m.graph().output())
+    taken.insert(o.name());
+  for (const std::string &name : names)
+    if (produced.count(name) && taken.insert(name).second)
+      m.mutable_graph()->add_output()->set_name(name);
+  return m.SerializeAsString();
 }
 
 } // namespace kiln

@@ -25,6 +25,11 @@ std::unique_ptr<Graph> import_onnx(const std::string &path, const ImportOptions 
 std::unique_ptr<Graph> import_onnx_bytes(const std::string &bytes, const std::string &model_dir,
                                          const std::string &what, const ImportOptions &opt = {});
 
+/// The ONNX file at `path`, serialized again with `names` appended to its graph outputs (names
+/// that are not node outputs, or already outputs, are skipped; no type information is added):
+/// what `kiln compare` compiles to see intermediate values. Throws like import_onnx.
+std::string onnx_with_outputs(const std::string &path, const std::vector<std::string> &names);
+
 /// The ONNX op types (default domain) the importer handles, sorted.
 std::vector<std::string> supported_onnx_ops();
 

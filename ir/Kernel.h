@@ -138,6 +138,10 @@ struct Kernel {
   Stmt body;
   /// Extent of the outermost Parallel loop (1 when there is none): the runtime's work size.
   int64_t parallel_extent = 1;
+  /// Whether a backend may fuse a float a * b + c into one FMA (one rounding instead of two).
+  /// Elementwise kernels turn it off: each ONNX op there rounds once, as in ONNX Runtime, which
+  /// a quantized model's rounding depends on.
+  bool fp_contract = true;
   int next_var = 0; ///< ids below this are used by Var/For/Let
   int next_buf = 0; ///< ids below this are used by params and Allocate
 };

@@ -16,6 +16,8 @@ public:
   int param(const Program &p, int buffer_id, bool output);
   int new_var() { return k_.next_var++; }
   int new_local() { return k_.next_buf++; }
+  /// Forbids fusing a * b + c into one FMA in this kernel (Kernel::fp_contract).
+  void no_fp_contract() { k_.fp_contract = false; }
   /// The finished kernel and the program buffer each param binds.
   Kernel finish(Stmt body, int64_t parallel_extent);
   const std::vector<int> &args() const { return args_; }

@@ -201,6 +201,7 @@ void lower_elementwise(LowerContext &cx, const Node &n) {
   }
 
   KernelBuilder kb(name);
+  kb.no_fp_contract(); // memory-bound: FMA buys nothing, and ONNX Runtime rounds every op
   std::vector<int> bufs;
   for (const Value *v : ins)
     bufs.push_back(kb.param(cx.prog, cx.buffer(v), false));

@@ -1,7 +1,8 @@
 // The kiln command line: builds the CLI11 app from each command's options and dispatches to
 // the command that was parsed. The commands live in their own files (Run, Compile, Sweep,
-// Detect, Validate, Inspect, Tune); their shared flags in SessionFlags, inputs in Inputs.
+// Detect, Validate, Inspect, Tune, Compare); their shared flags in SessionFlags, inputs in Inputs.
 #include "ir/Error.h"
+#include "tools/Compare.h"
 #include "tools/Compile.h"
 #include "tools/Console.h"
 #include "tools/Detect.h"
@@ -36,6 +37,8 @@ int main(int argc, char **argv) {
   CLI::App *validate = add_validate_command(app, validate_args);
   TuneArgs tune_args;
   CLI::App *tune = add_tune_command(app, tune_args);
+  CompareArgs compare_args;
+  CLI::App *compare = add_compare_command(app, compare_args);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -51,6 +54,8 @@ int main(int argc, char **argv) {
       return cmd_validate(validate_args);
     if (tune->parsed())
       return cmd_tune(tune_args);
+    if (compare->parsed())
+      return cmd_compare(compare_args);
     return cmd_graph(graph, graph_args);
   } catch (const Error &e) {
     fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));

@@ -202,7 +202,8 @@ std::vector<Detection> read_labels(const fs::path &file, int w, int h) {
   return boxes;
 }
 
-// Runs argv, stdout and stderr into `log`; returns the exit status (127: could not start).
+} // namespace
+
 int run_process(const std::vector<std::string> &argv, const std::string &log) {
   std::vector<char *> args;
   for (const std::string &s : argv)
@@ -250,9 +251,7 @@ for f in sorted(os.listdir(in_dir)):
 print("onnxruntime", ort.__version__)
 )PY";
 
-// A Python that imports onnxruntime: the option, $KILN_PYTHON, the .venv next to the build
-// folder of this binary or in the working folder, python3. "" when none does.
-std::string find_ort_python(const std::string &explicit_python, const fs::path &tmp) {
+std::string find_ort_python(const std::string &explicit_python, const std::filesystem::path &tmp) {
   std::vector<std::string> candidates;
   if (!explicit_python.empty())
     candidates.push_back(explicit_python);
@@ -274,6 +273,8 @@ std::string find_ort_python(const std::string &explicit_python, const fs::path &
   }
   return "";
 }
+
+namespace {
 
 std::string fixed(double v) { return fmt::format("{:.4f}", v); }
 

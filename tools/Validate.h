@@ -4,6 +4,7 @@
 /// side, for the same pre-processing and decode on ONNX Runtime's outputs.
 #include "tools/Detect.h"
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,16 @@ struct Metrics {
 /// COCO-style: greedy matching by score at IoU 0.50:0.05:0.95, 101-point interpolated AP per
 /// class with ground truth, averaged over those classes.
 Metrics evaluate(const std::vector<ImageEval> &images, float pr_conf);
+
+// Shared with `kiln compare`, which reaches ONNX Runtime the same way.
+/// Runs argv, stdout and stderr into `log`; returns the exit status (127: could not start).
+int run_process(const std::vector<std::string> &argv, const std::string &log);
+/// The last non-empty line of a file ("" when none).
+std::string last_line(const std::string &file);
+/// A Python that imports onnxruntime: `explicit_python`, else $KILN_PYTHON, the .venv next to
+/// the build folder of this binary or in the working folder, python3. "" when none does.
+/// Probe logs go to `tmp`.
+std::string find_ort_python(const std::string &explicit_python, const std::filesystem::path &tmp);
 
 CLI::App *add_validate_command(CLI::App &app, ValidateArgs &a);
 

@@ -44,10 +44,10 @@ class Emitter {
 public:
   Emitter(llvm::Module &m, const Kernel &k, bool fp16)
       : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k), fp16_(fp16) {
-    // Let the backend fuse a*b+c into FMA (what C compilers do with -ffp-contract=on);
-    // nothing is reassociated, so the kernel's own accumulation order is kept.
+    // Let the backend fuse a*b+c into FMA (what C compilers do with -ffp-contract=on) unless
+    // the kernel says not to; nothing is reassociated, so its accumulation order is kept.
     llvm::FastMathFlags fmf;
-    fmf.setAllowContract();
+    fmf.setAllowContract(k.fp_contract);
     b_.setFastMathFlags(fmf);
   }
 

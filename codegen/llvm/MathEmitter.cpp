@@ -1,5 +1,7 @@
 #include "codegen/llvm/MathEmitter.h"
 
+#include "ir/Logistic.h"
+
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -148,9 +150,21 @@ llvm::Value *emit_erf_f32(llvm::IRBuilder<> &b, llvm::Value *x) {
 }
 
 llvm::Value *emit_sigmoid_f32(llvm::IRBuilder<> &b, llvm::Value *x) {
-  // 1 / (1 + e^-x): e^-x saturates to inf (result 0) or 0 (result 1), never NaN for finite x.
-  Value *e = emit_exp_f32(b, b.CreateFNeg(x));
-  return b.CreateFDiv(fconst(x, 1.0), b.CreateFAdd(fconst(x, 1.0), e));
+  // ONNX Runtime's rational form, operation for operation (ir/Logistic.h): true FMAs (not
+  // fmuladd, which may split), so that the result is bit-identical to ONNX Runtime's.
+  auto fma = [&](Value *a, Value *m, Value *c) {
+    return b.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, m, c});
+  };
+  Value *xc = clamp(b, x, logistic::kLower, logistic::kUpper);
+  Value *x2 = b.CreateFMul(xc, xc);
+  Value *p = fconst(x, logistic::kAlpha[0]), *q = fconst(x, logistic::kBeta[0]);
+  for (size_t i = 1; i < std::size(logistic::kAlpha); ++i)
+    p = fma(x2, p, fconst(x, logistic::kAlpha[i]));
+  for (size_t i = 1; i < std::size(logistic::kBeta); ++i)
+    q = fma(x2, q, fconst(x, logistic::kBeta[i]));
+  Value *r = b.CreateFAdd(b.CreateFDiv(b.CreateFMul(xc, p), q), fconst(x, 0.5));
+  r = b.CreateSelect(b.CreateFCmpOLT(r, fconst(x, 0.0)), fconst(x, 0.0), r);
+  return keep_nan(b, x, r);
 }
 
 llvm::Value *emit_pow_f32(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {

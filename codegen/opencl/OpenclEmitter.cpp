@@ -190,6 +190,8 @@ void Renderer::run(const std::string &fn_name) {
     sig += "__global uchar *a" + std::to_string(i) + ", long o" + std::to_string(i) + ", ";
   sig += "long begin, long end) {";
   out_ += sig + "\n";
+  if (!k_.fp_contract)
+    line("#pragma OPENCL FP_CONTRACT OFF");
   for (size_t i = 0; i < k_.params.size(); ++i) {
     const KernelParam &p = k_.params[i];
     std::string n = std::to_string(i);

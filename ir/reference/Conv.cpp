@@ -2,6 +2,7 @@
 // channel-blocked layout of ops.def convert to NCHW, run the same code and convert back). Conv
 // is written so the innermost loop runs over a contiguous output row with its valid range
 // precomputed (no branch, auto-vectorisable): whole YOLO models go through it.
+#include "ir/Logistic.h"
 #include "ir/Reference.h"
 #include "ir/reference/Kernels.h"
 
@@ -90,10 +91,10 @@ template <class C> void apply_conv_epilogue(const Node &node, const Inputs &in, 
       v = std::max(v, C(0));
   } else if (act == "sigmoid") {
     for (C &v : y)
-      v = C(1) / (C(1) + std::exp(-v));
+      v = logistic::sigmoid(v);
   } else if (act == "silu") {
     for (C &v : y)
-      v = v * (C(1) / (C(1) + std::exp(-v)));
+      v = v * logistic::sigmoid(v);
   } else if (act == "leaky_relu") {
     C alpha = static_cast<C>(a.f("alpha"));
     for (C &v : y)

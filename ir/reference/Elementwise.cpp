@@ -4,6 +4,7 @@
 #include "ir/reference/Kernels.h"
 
 #include "ir/FusedProgram.h"
+#include "ir/Logistic.h"
 #include "ir/ShapeInference.h"
 
 #include <cmath>
@@ -56,7 +57,8 @@ template <class C> void apply_unary(const Node &node, DType t, std::vector<C> &v
   case UnaryOp::Ceil: return rounding([](C x) { return std::ceil(x); });
   // nearbyint in the default rounding mode is round-half-to-even, as ONNX Round is.
   case UnaryOp::Round: return rounding([](C x) { return std::nearbyint(x); });
-  case UnaryOp::Sigmoid: return float_map([](C x) { return C(1) / (C(1) + std::exp(-x)); });
+  // f32 as ONNX Runtime computes it (ir/Logistic.h), so quantized SiLU outputs agree exactly.
+  case UnaryOp::Sigmoid: return float_map([](C x) { return logistic::sigmoid(x); });
   case UnaryOp::Tanh: return float_map([](C x) { return std::tanh(x); });
   case UnaryOp::Exp: return float_map([](C x) { return std::exp(x); });
   case UnaryOp::Log: return float_map([](C x) { return std::log(x); });
