@@ -43,7 +43,36 @@ Value *ImportContext::lookup(const std::string &onnx_name) const {
 }
 
 void ImportContext::fail(const std::string &msg) const {
-  throw NodeError("node '" + node_name_ + "' (" + op_type() + "): " + msg);
+  const std::string &op = (outer_ ? outer_ : node_)->op_type();
+  throw NodeError("node '" + node_name_ + "' (" + op + "): " + msg);
+}
+
+std::vector<Value *> ImportContext::import_as(const Importer &importer, const std::string &op_type,
+                                              std::vector<Value *> inputs,
+                                              const std::set<std::string> &drop_attrs) {
+  KILN_ASSERT(!outer_, "import_as does not nest");
+  onnx::NodeProto sub;
+  sub.set_name(node_->name());
+  sub.set_op_type(op_type);
+  for (const auto &a : node_->attribute())
+    if (!drop_attrs.count(a.name()))
+      *sub.add_attribute() = a;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    sub.add_input(inputs[i] ? "#" + std::to_string(i) : "");
+  for (const auto &o : node_->output())
+    sub.add_output(o);
+  outer_ = node_;
+  inputs_ = &inputs;
+  node_ = &sub;
+  struct Restore {
+    ImportContext &cx;
+    ~Restore() {
+      cx.node_ = cx.outer_;
+      cx.outer_ = nullptr;
+      cx.inputs_ = nullptr;
+    }
+  } restore{*this};
+  return importer(*this);
 }
 
 bool ImportContext::has_input(int i) const {
@@ -53,6 +82,8 @@ bool ImportContext::has_input(int i) const {
 Value *ImportContext::input(int i) const {
   if (!has_input(i))
     return nullptr;
+  if (inputs_)
+    return (*inputs_)[static_cast<size_t>(i)];
   const std::string &name = node_->input(i);
   Value *v = lookup(name);
   if (!v)

@@ -29,6 +29,11 @@ public:
   using Error::Error;
 };
 
+class ImportContext;
+/// One importer per ONNX op type: returns one value per ONNX output (null for an unused
+/// optional output it does not produce).
+using Importer = std::function<std::vector<Value *>(ImportContext &)>;
+
 class ImportContext {
 public:
   ImportContext(Graph &g, int64_t opset, std::string model_dir)
@@ -53,6 +58,13 @@ public:
   const onnx::NodeProto &node() const { return *node_; }
   const std::string &node_name() const { return node_name_; }
   const std::string &op_type() const { return node_->op_type(); }
+  /// Imports the current node as `op_type` with `importer`: `inputs` (null: absent) stand for
+  /// the node's own, its attributes minus `drop_attrs` are the op's. A QOperator node imports
+  /// its float op this way between DequantizeLinear and QuantizeLinear. Errors still name
+  /// this node and its own op type.
+  std::vector<Value *> import_as(const Importer &importer, const std::string &op_type,
+                                 std::vector<Value *> inputs,
+                                 const std::set<std::string> &drop_attrs = {});
   /// Throws kiln::Error "node '<name>' (<op_type>): <msg>".
   [[noreturn]] void fail(const std::string &msg) const;
   [[noreturn]] void unsupported_attr(const std::string &attr, const std::string &value) const {
@@ -110,17 +122,22 @@ private:
   std::map<std::string, Value *> values_;
   const onnx::NodeProto *node_ = nullptr;
   std::string node_name_;
+  // Within import_as: the node as the ONNX file has it (for messages), and the inputs.
+  const onnx::NodeProto *outer_ = nullptr;
+  const std::vector<Value *> *inputs_ = nullptr;
 };
 
-/// One importer per ONNX op type: returns one value per ONNX output (null for an unused
-/// optional output it does not produce).
-using Importer = std::function<std::vector<Value *>(ImportContext &)>;
+/// ONNX op type -> importer; ops of another domain than the default are keyed
+/// "domain.op_type" ("com.microsoft.QLinearAdd").
 using ImporterTable = std::map<std::string, Importer>;
 
 void register_elementwise_importers(ImporterTable &t);
 void register_nn_importers(ImporterTable &t);
 void register_shape_importers(ImporterTable &t);
 void register_tensor_importers(ImporterTable &t);
+/// QLinearConv, QLinearMatMul and ONNX Runtime's com.microsoft QLinear* ops. Registered after
+/// the others: they reuse the float importers already in `t`.
+void register_qlinear_importers(ImporterTable &t);
 
 /// "1x3x640x640"-style list for messages: "[1, 2, 3]".
 std::string ints_str(const std::vector<int64_t> &v);

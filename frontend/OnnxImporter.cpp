@@ -26,6 +26,7 @@ const ImporterTable &importer_table() {
     register_nn_importers(t);
     register_shape_importers(t);
     register_tensor_importers(t);
+    register_qlinear_importers(t);
     return t;
   }();
   return table;
@@ -182,9 +183,8 @@ private:
 
   void import_node(const onnx::NodeProto &n, int index) {
     std::string name = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
-    if (!is_default_domain(n.domain()))
-      unsupported(n, name);
-    auto it = importer_table().find(n.op_type());
+    auto it = importer_table().find(is_default_domain(n.domain()) ? n.op_type()
+                                                                  : n.domain() + "." + n.op_type());
     if (it == importer_table().end())
       unsupported(n, name);
     cx_.begin_node(n, name);

@@ -38,6 +38,40 @@ foreach(m ${KILN_MODELS})
   endif()
 endforeach()
 
+# QOperator and per-channel QDQ models made at test time from the fp32 models with ONNX
+# Runtime's quantizer (tests/models/make_qop_models.py into build/models/qop; never committed):
+# made once by the model_qop_make fixture, then compared with ORT like the models above, on
+# the reference interpreter (a few seconds each) and, for yolov8n_qop, the CPU. The YOLOX
+# models get their 0-255 input range and each other as the second noise floor (the QDQ twin
+# is the float form of the QOperator graph: check_model.py's docstring).
+add_test(NAME model_qop_make
+         COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/make_qop_models.py
+                 --kiln $<TARGET_FILE:kiln> --shared ${KILN_SHARED_DIR} --work ${CMAKE_BINARY_DIR}/models)
+set_tests_properties(model_qop_make PROPERTIES FIXTURES_SETUP qop_models SKIP_RETURN_CODE 77
+                     TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
+set(KILN_QOP_MODELS yolov8n_qop yolov8n_qop_perchannel yolov8n_qdq_perchannel yolov8n-seg_320_qop
+    yolox_nano_qop yolox_nano_qdq)
+foreach(m ${KILN_QOP_MODELS})
+  set(extra "")
+  if(m STREQUAL "yolox_nano_qop")
+    set(extra --input-scale 255 --floor-model ${CMAKE_BINARY_DIR}/models/qop/yolox_nano_qdq.onnx)
+  elseif(m STREQUAL "yolox_nano_qdq")
+    set(extra --input-scale 255 --floor-model ${CMAKE_BINARY_DIR}/models/qop/yolox_nano_qop.onnx)
+  endif()
+  set(targets reference)
+  if(m STREQUAL "yolov8n_qop") # uint8 MaxPool, Resize, Split, Slice between the QLinear ops
+    list(APPEND targets cpu)
+  endif()
+  foreach(target ${targets})
+    add_test(NAME model_${target}_qop_${m}
+             COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+                     ${CMAKE_BINARY_DIR}/models/qop/${m}.onnx --kiln $<TARGET_FILE:kiln>
+                     --work ${CMAKE_BINARY_DIR}/models --target ${target} ${extra})
+    set_tests_properties(model_${target}_qop_${m} PROPERTIES FIXTURES_REQUIRED qop_models
+                         SKIP_RETURN_CODE 77 TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
+  endforeach()
+endforeach()
+
 # The larger models (../shared/models/scale: Conv weights generated into build/models/scale by
 # make_scale_models.py), compiled for the CPU against ORT. yolov8s runs by default (about 40 s
 # here); the others only with KILN_SCALE_MODELS=1 in the environment (several minutes; label

@@ -154,6 +154,46 @@ def test_unsupported_custom_domain_op(kiln, tmp_path):
     assert "opset" in line.lower() and "3" in line, f"domain opset 3 not named: {line!r}"
 
 
+def _qlinear_add(scale_as_input=False, n_inputs=8):
+    """A com.microsoft QLinearAdd; its A_scale a graph input, or fewer inputs than it needs."""
+    names = ["a", "as", "az", "b", "bs", "bz", "cs", "cz"][:n_inputs]
+    inits = [init("as", np.float32(0.1)), init("az", np.uint8(3)), init("bs", np.float32(0.2)),
+             init("bz", np.uint8(5)), init("cs", np.float32(0.3)), init("cz", np.uint8(7))]
+    inputs = [("a", np.uint8, [1, 4]), ("b", np.uint8, [1, 4])]
+    if scale_as_input:
+        inits = inits[1:]
+        inputs.append(("as", np.float32, []))
+    nodes = [helper.make_node("QLinearAdd", names, ["y"], name="qadd_7", domain="com.microsoft")]
+    return make_model(nodes, inputs, [("y", np.uint8, [1, 4])], inits, opset=17,
+                      extra_opsets={"com.microsoft": 1}, check=False)
+
+
+def test_qlinear_scale_not_constant(kiln, tmp_path):
+    proc, out_dir = run_model(kiln, save(_qlinear_add(scale_as_input=True), tmp_path / "q.onnx"),
+                              tmp_path)
+    assert_user_error(proc, "qadd_7", "QLinearAdd", "A_scale", "constant", out_dir=out_dir)
+
+
+def test_qlinear_wrong_input_count(kiln, tmp_path):
+    proc, out_dir = run_model(kiln, save(_qlinear_add(n_inputs=6), tmp_path / "q.onnx"),
+                              tmp_path)
+    assert_user_error(proc, "qadd_7", "QLinearAdd", "expects 7 or 8 inputs, got 6",
+                      out_dir=out_dir)
+
+
+def test_qlinear_conv_wrong_input_count(kiln, tmp_path):
+    nodes = [helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys"], ["y"],
+                              name="qconv_3")]
+    inits = [init("xs", np.float32(0.1)), init("xz", np.uint8(3)),
+             init("w", np.ones((2, 1, 1, 1), np.int8)), init("ws", np.float32(0.2)),
+             init("wz", np.int8(0)), init("ys", np.float32(0.3))]
+    m = make_model(nodes, [("x", np.uint8, [1, 1, 2, 2])], [("y", np.uint8, [1, 2, 2, 2])],
+                   inits, opset=17, check=False)
+    proc, out_dir = run_model(kiln, save(m, tmp_path / "q.onnx"), tmp_path)
+    assert_user_error(proc, "qconv_3", "QLinearConv", "expects 8 or 9 inputs, got 7",
+                      out_dir=out_dir)
+
+
 def test_opset_below_supported_range(kiln, tmp_path):
     """Clip-6 with attribute bounds (opset 10): ORT runs it; kiln supports opsets 11 and up."""
     nodes = [helper.make_node("Clip", ["images"], ["output0"], name="clip6", min=-1.0, max=1.0)]

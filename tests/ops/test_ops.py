@@ -972,6 +972,163 @@ def _(rng):
                                       C(np.uint8(12)), C(np.uint8([1, 2, 3, 4, 200]))], opset=13)
 
 
+# QOperator ops: Kiln imports each as DequantizeLinear -> float op -> QuantizeLinear, while ORT
+# computes QLinearConv/QLinearMatMul in int32 with one float requantize multiplier, the
+# QLinearAdd/QLinearMul/QLinearConcat/QLinearAveragePool kernels in their own float formulas,
+# and QLinearSigmoid/QLinearLeakyRelu through 256-entry tables. A float decomposition may put a
+# value that falls next to a rounding midpoint one step the other way: "exact" cases match
+# bit for bit; _one_step ones allow that on the fraction of elements measured here (plus margin).
+
+
+def qop_model(op, ins, out_dtype, out_shape, attrs=None, domain="com.microsoft"):
+    """A one-node QOperator model; `ins` as for op_model. The output type is given: ONNX shape
+    inference does not know the com.microsoft ops."""
+    names, graph_inputs, inits, feeds = [], [], [], {}
+    for i, x in enumerate(ins):
+        if x is None:
+            names.append("")
+        elif isinstance(x, C):
+            names.append(f"c{i}")
+            inits.append(init(f"c{i}", x.a))
+        else:
+            a = np.asarray(x)
+            names.append(f"x{i}")
+            graph_inputs.append(vi(f"x{i}", a.dtype, list(a.shape)))
+            feeds[f"x{i}"] = a
+    node = helper.make_node(op, names, ["y"], name=f"{op.lower()}0", domain=domain, **(attrs or {}))
+    extra = {"com.microsoft": 1} if domain == "com.microsoft" else None
+    m = make_model([node], graph_inputs, [vi("y", out_dtype, out_shape)], inits, 17, extra,
+                   check=domain == "")
+    return m, feeds
+
+
+def u8(rng, *shape):
+    return rng.integers(0, 256, shape).astype(np.uint8)
+
+
+def i8(rng, *shape, lo=-128, hi=128):
+    return rng.integers(lo, hi, shape).astype(np.int8)
+
+
+def _one_step(max_frac):
+    def check(got, expected):
+        (g,), (e,) = got.values(), expected.values()
+        assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
+        d = np.abs(g.astype(np.int32) - e.astype(np.int32))
+        frac = float((d > 0).mean())
+        assert d.max() <= 1 and frac <= max_frac, \
+            f"{np.count_nonzero(d)} of {d.size} differ ({frac:.4f} > {max_frac}), max {d.max()}"
+    return check
+
+
+def _qconv(rng, x_shape, w_shape, w_scale, w_zp, bias=True, x_zp=118, **attrs):
+    ins = [u8(rng, *x_shape), C(np.float32(0.02)), C(np.uint8(x_zp)),
+           C(i8(rng, *w_shape)), C(np.float32(w_scale)), C(w_zp),
+           C(np.float32(0.35)), C(np.uint8(131))]
+    if bias:
+        ins.append(C(rng.integers(-3000, 3000, w_shape[0]).astype(np.int32)))
+    out = [x_shape[0], w_shape[0], None, None]
+    return qop_model("QLinearConv", ins, np.uint8, out, attrs, domain="")
+
+
+@case("QLinearConv-per_tensor_bias_pads", exact=True)
+def _(rng):
+    return _qconv(rng, (1, 8, 9, 9), (6, 8, 3, 3), 0.004, np.int8(0), pads=[1, 1, 1, 1])
+
+
+@case("QLinearConv-per_channel_stride2", exact=True)
+def _(rng):
+    scales = rng.uniform(0.002, 0.006, 6).astype(np.float32)
+    return _qconv(rng, (1, 4, 10, 10), (6, 4, 3, 3), scales, np.zeros(6, np.int8),
+                  strides=[2, 2], pads=[1, 1, 1, 1])
+
+
+@case("QLinearConv-depthwise_no_bias", exact=True)
+def _(rng):
+    return _qconv(rng, (1, 4, 7, 7), (4, 1, 3, 3), 0.01, np.int8(0), bias=False, group=4,
+                  auto_pad="SAME_UPPER")
+
+
+@case("QLinearMatMul-u8_i8", exact=True)
+def _(rng):
+    return qop_model("QLinearMatMul", [u8(rng, 2, 5, 16), C(np.float32(0.03)), C(np.uint8(120)),
+                                       C(i8(rng, 16, 7)), C(np.float32(0.01)), C(np.int8(0)),
+                                       C(np.float32(0.25)), C(np.uint8(128))],
+                     np.uint8, [2, 5, 7], domain="")
+
+
+@case("QLinearAdd-broadcast", exact=True)
+def _(rng):
+    return qop_model("QLinearAdd", [u8(rng, 1, 4, 5, 6), C(np.float32(0.05)), C(np.uint8(100)),
+                                    u8(rng, 1, 4, 1, 1), C(np.float32(0.02)), C(np.uint8(7)),
+                                    C(np.float32(0.07)), C(np.uint8(90))],
+                     np.uint8, [1, 4, 5, 6])
+
+
+@case("QLinearAdd-i8", custom=_one_step(0.1))  # measured: 7 of 120 one step off
+def _(rng):
+    return qop_model("QLinearAdd", [i8(rng, 3, 40), C(np.float32(0.05)), C(np.int8(-3)),
+                                    i8(rng, 3, 40), C(np.float32(0.03)), C(np.int8(5)),
+                                    C(np.float32(0.06)), C(np.int8(1))], np.int8, [3, 40])
+
+
+@case("QLinearMul-u8", exact=True)
+def _(rng):
+    return qop_model("QLinearMul", [u8(rng, 2, 3, 8, 8), C(np.float32(0.04)), C(np.uint8(128)),
+                                    u8(rng, 2, 3, 8, 8), C(np.float32(0.004)), C(np.uint8(0)),
+                                    C(np.float32(0.03)), C(np.uint8(120))],
+                     np.uint8, [2, 3, 8, 8])
+
+
+@case("QLinearSigmoid-u8", exact=True)
+def _(rng):
+    x = np.arange(256, dtype=np.uint8).reshape(1, 4, 8, 8)  # every input value once
+    return qop_model("QLinearSigmoid", [x, C(np.float32(0.06)), C(np.uint8(140)),
+                                        C(np.float32(1 / 256)), C(np.uint8(0))],
+                     np.uint8, [1, 4, 8, 8])
+
+
+@case("QLinearLeakyRelu-u8", exact=True)
+def _(rng):
+    x = np.arange(256, dtype=np.uint8).reshape(4, 64)
+    return qop_model("QLinearLeakyRelu", [x, C(np.float32(0.05)), C(np.uint8(100)),
+                                          C(np.float32(0.04)), C(np.uint8(20))],
+                     np.uint8, [4, 64], {"alpha": 0.1})
+
+
+@case("QLinearConcat-three_scales", exact=True)
+def _(rng):
+    return qop_model("QLinearConcat", [C(np.float32(0.05)), C(np.uint8(110)),
+                                       u8(rng, 1, 2, 4, 4), C(np.float32(0.05)), C(np.uint8(110)),
+                                       u8(rng, 1, 3, 4, 4), C(np.float32(0.02)), C(np.uint8(3)),
+                                       u8(rng, 1, 1, 4, 4), C(np.float32(0.09)), C(np.uint8(200))],
+                     np.uint8, [1, 6, 4, 4], {"axis": 1})
+
+
+@case("QLinearAveragePool-3x3s2_pads", custom=_one_step(0.05))  # measured 0.018
+def _(rng):
+    return qop_model("QLinearAveragePool", [u8(rng, 1, 8, 19, 19), C(np.float32(0.05)),
+                                            C(np.uint8(128)), C(np.float32(0.04)),
+                                            C(np.uint8(120))],
+                     np.uint8, [1, 8, 10, 10],
+                     {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]})
+
+
+@case("QLinearGlobalAveragePool-u8", exact=True)
+def _(rng):
+    return qop_model("QLinearGlobalAveragePool", [u8(rng, 1, 5, 6, 7), C(np.float32(0.05)),
+                                                  C(np.uint8(128)), C(np.float32(0.01)),
+                                                  C(np.uint8(125))],
+                     np.uint8, [1, 5, 1, 1], {"channels_last": 0})
+
+
+@case("QLinearSoftmax-last_axis", exact=True)
+def _(rng):
+    return qop_model("QLinearSoftmax", [u8(rng, 2, 3, 20), C(np.float32(0.1)), C(np.uint8(128)),
+                                        C(np.float32(1 / 256)), C(np.uint8(0))],
+                     np.uint8, [2, 3, 20], {"axis": -1, "opset": 13})
+
+
 # ---------------------------------------------------------------------------------------------
 # The tests
 
@@ -1019,6 +1176,7 @@ def test_case_ids_cover_required_ops():
     Expand Gather GatherElements TopK ArgMax ReduceMax ReduceMin ReduceMean ReduceSum Resize Pad
     Cast Constant ConstantOfShape Range Equal Less Greater Where Not And Identity QuantizeLinear
     DequantizeLinear DynamicQuantizeLinear ConvInteger MatMulInteger Tile LogSoftmax Floor Ceil
-    Round""".split()
+    Round QLinearConv QLinearMatMul QLinearAdd QLinearMul QLinearSigmoid QLinearLeakyRelu
+    QLinearConcat QLinearAveragePool QLinearGlobalAveragePool QLinearSoftmax""".split()
     have = {c.split("-")[0] for c in CASES}
     assert not set(required) - have, sorted(set(required) - have)
