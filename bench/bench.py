@@ -22,6 +22,9 @@ its Conv/ConvInteger/ConvTranspose nodes) over the time of its conv kernels (`ki
 
     .venv/bin/python bench/bench.py [--threads 2,1] [--iterations 50] [--rounds 3] [--models yolov8n_fp32_recon,yolov8s,...]
 
+--precision f32,f16 also times Kiln computing in f16 (or bf16) in the same rounds: a second table
+gives its latency and its ratios to ORT f32, OpenVINO f32 and OpenVINO's faster setting.
+
 --baseline OTHER_KILN adds a second Kiln build (e.g. the previous commit's) to every round, so a
 change's before/after latency is measured in the same run: columns "before ms" and "after/before"
 (median of the per-round ratios).
@@ -152,13 +155,19 @@ def bench_model(kiln, name, work, threads, args):
     with tempfile.TemporaryDirectory() as cache:
         cache_args = ["--cache-dir", cache, "--threads", str(threads)]
         kiln_run = ["run", model, "--target", "cpu", "--json"] + cache_args
+        if args.main_precision != "f32":
+            kiln_run += ["--precision", args.main_precision]
         # Cold: empty cache folder, so this compiles (and writes the cache file).
         cold = run_json([kiln] + kiln_run + ["--warmup", "0", "--iterations", "1"])
         row["compile_s"] = cold.get("compile_ms", float("nan")) / 1e3
         if args.baseline:  # its own cache entry: another build has another compiler identity
             run_json([args.baseline] + kiln_run + ["--warmup", "0", "--iterations", "1"])
-        times = {k: [] for k in ("kiln", "ort", "ovf32", "ovdef", "base")}
+        for p in args.extra_precisions:  # compiled once here, timed warm in the rounds
+            run_json([kiln] + kiln_run + ["--precision", p, "--warmup", "0", "--iterations", "1"])
+        low = ["kiln_" + p for p in args.extra_precisions]
+        times = {k: [] for k in ["kiln", "ort", "ovf32", "ovdef", "base"] + low}
         ratios = {k: [] for k in ("ort", "ovf32", "base")}
+        low_ratios = {(k, peer_k): [] for k in low for peer_k in ("ort", "ovf32", "ovbest")}
         rss = {"kiln": 0, "ort": 0, "ovf32": 0}
         row["errors"] = {}
         timed = ["--warmup", str(args.warmup), "--iterations", str(args.iterations)]
@@ -171,6 +180,17 @@ def bench_model(kiln, name, work, threads, args):
                 res["ovdef"] = peer(OV_SCRIPT, model, threads, args, "")
             if args.baseline:
                 res["base"] = run_json([args.baseline] + kiln_run + timed)
+            for p, k in zip(args.extra_precisions, low):
+                res[k] = run_json([kiln] + kiln_run + ["--precision", p] + timed)
+            for k in low:  # a low-precision Kiln against ORT f32, OV f32 and OV's faster setting
+                if "error" in res[k]:
+                    continue
+                for peer_k in ("ort", "ovf32"):
+                    if peer_k in res and "error" not in res[peer_k]:
+                        low_ratios[(k, peer_k)].append(res[k]["median_ms"] / res[peer_k]["median_ms"])
+                ov = [res[q]["median_ms"] for q in ("ovf32", "ovdef") if q in res and "error" not in res[q]]
+                if ov:
+                    low_ratios[(k, "ovbest")].append(res[k]["median_ms"] / min(ov))
             for k, r in res.items():
                 if "error" in r:
                     row["errors"][k] = r["error"]
@@ -196,6 +216,8 @@ def bench_model(kiln, name, work, threads, args):
         row[k + "_ms"] = med(v)
     for k, v in ratios.items():
         row[k + "_ratio"] = med(v)
+    for (k, peer_k), v in low_ratios.items():
+        row[f"{k}_{peer_k}_ratio"] = med(v)
     row.update({k + "_rss": v for k, v in rss.items()})
     return row
 
@@ -235,6 +257,20 @@ def print_table(rows, threads, peak, args):
               f"| {r['kernels']} | {r['compile_s']:.2f} | {r['load_ms']:.1f} | {r['start_ms']:.1f} "
               f"| {fmt(r.get('ort_load_ms'), '.0f')} | {r['kiln_rss']:.0f} | {r['ort_rss']:.0f} "
               f"| {r['ovf32_rss']:.0f} |")
+    if args.extra_precisions:
+        print("\nKiln in lower precisions (`--precision`), against the f32 peers and OpenVINO's "
+              "faster setting, medians of the per-round ratios:\n")
+        print("| model | precision | Kiln ms | vs Kiln f32 | /ORT f32 | /OV f32 | /OV best |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for r in rows:
+            if "error" in r:
+                continue
+            for p in args.extra_precisions:
+                k = "kiln_" + p
+                print(f"| {r['model']} | {p} | {fmt(r[k + '_ms'], '.1f')} "
+                      f"| {fmt(r[k + '_ms'] / r['kiln_ms'], '.2f')}x "
+                      f"| {fmt(r[k + '_ort_ratio'], '.2f')}x | {fmt(r[k + '_ovf32_ratio'], '.2f')}x "
+                      f"| {fmt(r[k + '_ovbest_ratio'], '.2f')}x |")
     for r in rows:
         for engine, e in sorted(r.get("errors", {}).items()):
             print(f"\n{r['model']}: {engine} failed: {e[:200]}")
@@ -255,9 +291,14 @@ def main():
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--precision", default="f32",
+                    help="Kiln precisions, e.g. f32,f16: the first fills the main table, the "
+                         "others get a table of their own against the same peer rounds")
     ap.add_argument("--baseline", default="",
                     help="another kiln executable timed in the same rounds (before/after)")
     args = ap.parse_args()
+    precisions = [p for p in args.precision.split(",") if p]
+    args.main_precision, args.extra_precisions = precisions[0], precisions[1:]
     try:
         thread_counts = [int(t) for t in args.threads.split(",")]
     except ValueError:

@@ -38,6 +38,22 @@ foreach(m ${KILN_MODELS})
   endif()
 endforeach()
 
+# --precision: fp32 models computed in f16 (CPU: AVX512-FP16, skipped on CPUs without it; PoCL:
+# f16 storage) and bf16, against fp32 ORT with check_model.py's fp16 tolerance rule.
+foreach(spec yolov8n_fp32_recon:cpu:f16 yolov8n_fp32_recon:cpu:bf16 yolov8n_fp32_recon:opencl:f16
+        yolox_nano:cpu:f16)
+  string(REPLACE ":" ";" parts ${spec})
+  list(GET parts 0 m)
+  list(GET parts 1 target)
+  list(GET parts 2 precision)
+  add_test(NAME model_${target}_${m}_${precision}
+           COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+                   ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
+                   --work ${CMAKE_BINARY_DIR}/models --target ${target} --precision ${precision})
+  set_tests_properties(model_${target}_${m}_${precision} PROPERTIES SKIP_RETURN_CODE 77
+                       TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
+endforeach()
+
 # QOperator and per-channel QDQ models made at test time from the fp32 models with ONNX
 # Runtime's quantizer (tests/models/make_qop_models.py into build/models/qop; never committed):
 # made once by the model_qop_make fixture, then compared with ORT like the models above, on
