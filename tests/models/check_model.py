@@ -31,6 +31,10 @@ Tolerance rules, chosen by the kind of model (detected from the graph):
   2**-8.9 of the channel's magnitude (0.33 on coordinates, 2e-4 on scores); kiln may round
   differently from both (e.g. accumulate in f32), so the rule allows twice that, plus margin.
 
+* --precision f16 / bf16 on an fp32 model: the fp16 rule against fp32 ORT; bf16 (8 significand
+  bits to f16's 11) with rtol and the channel fraction 8x wider (rtol 8e-2, 2**-4 of the
+  channel's magnitude).
+
 * int8 (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, ConvInteger or MatMulInteger
   in the graph): "within one quantisation step" with a measured noise floor.
   step_c = (max - min of ort over channel c) / 255, one 8-bit step of the output's range (for
@@ -209,9 +213,14 @@ def main(argv=None) -> int:
         return 77
     model = unpack(args.model, args.work)
     kind = args.kind or model_kind(model)
+    bf16 = args.precision == "bf16" and kind == "fp32"
     if args.precision in ("f16", "bf16") and kind == "fp32":
         kind = "fp16"  # an fp32 model computed in a 16-bit type: the fp16 rule
     rtol = args.rtol if args.rtol is not None else {"fp32": 1e-3, "fp16": 1e-2, "int8": 1e-3}[kind]
+    # bf16 keeps 8 significand bits to f16's 11: the fp16 rule's bounds, 8x wider.
+    half_scale = 8.0 if bf16 else 1.0
+    if bf16 and args.rtol is None:
+        rtol *= half_scale
     atol = args.atol if args.atol is not None else 1e-3
 
     t0 = time.perf_counter()
@@ -289,7 +298,7 @@ def main(argv=None) -> int:
             ok = bool(np.allclose(g, r, rtol=rtol, atol=atol)) if ref.dtype.kind == "f" \
                 else bool(np.array_equal(got, ref))
         elif kind == "fp16":
-            atol_c = np.maximum(atol, 2.0**-7 * per_channel(np.max, np.abs(r)))
+            atol_c = np.maximum(atol, half_scale * 2.0**-7 * per_channel(np.max, np.abs(r)))
             bad = d > atol_c + rtol * np.abs(r)
             ok = not bad.any()
             extra = f"  atol_c {float(atol_c.min()):.3g}..{float(atol_c.max()):.3g}, " \
