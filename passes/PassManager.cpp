@@ -15,6 +15,7 @@
 #include "passes/Layout.h"
 #include "passes/ProgramPasses.h"
 #include "passes/ProgramVerifier.h"
+#include "passes/QConv.h"
 
 #include <algorithm>
 #include <cctype>
@@ -26,6 +27,8 @@ namespace kiln {
 
 const std::vector<PassInfo> &pass_registry() {
   static const std::vector<PassInfo> passes = {
+      {"qconv", PassLevel::Graph, "quantised Conv (Dequantize -> Conv -> Quantize) as QLinearConv",
+       quantize_convs, nullptr},
       {"fold", PassLevel::Graph, "constant folding with the reference interpreter", fold_constants,
        nullptr},
       {"dce", PassLevel::Graph, "dead-code elimination", eliminate_dead_code, nullptr},
@@ -63,10 +66,11 @@ const PassInfo *find_pass(std::string_view name) {
 const std::vector<std::string> *level_passes(std::string_view name) {
   static const std::vector<std::string> o0 = {};
   static const std::vector<std::string> o1 = {"fold", "dce", "tile", "memplan"};
-  static const std::vector<std::string> o2 = {"fold", "dce",    "cse",  "bnfold",
-                                              "fuse", "ewfuse", "tile", "memplan"};
-  static const std::vector<std::string> o3 = {"fold",   "dce",    "cse",  "bnfold",  "fuse",
-                                              "ewfuse", "layout", "tile", "memplan", "concat"};
+  static const std::vector<std::string> o2 = {"qconv", "fold",   "dce",  "cse",    "bnfold",
+                                              "fuse",  "ewfuse", "tile", "memplan"};
+  static const std::vector<std::string> o3 = {"qconv",  "fold",    "dce",    "cse",
+                                              "bnfold", "fuse",    "ewfuse", "layout",
+                                              "tile",   "memplan", "concat"};
   if (name == "O0")
     return &o0;
   if (name == "O1")
