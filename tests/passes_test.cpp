@@ -413,16 +413,16 @@ TEST(Pipeline, LevelsExpand) {
   EXPECT_EQ(parse_pipeline("O0").str(), "");
   EXPECT_EQ(parse_pipeline("").str(), "");
   EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce,tile,memplan");
-  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
+  EXPECT_EQ(parse_pipeline("O2").str(), "qconv,fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
   EXPECT_EQ(parse_pipeline("O3").str(),
-            "fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat");
+            "qconv,fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("default").str(), parse_pipeline("O3").str());
   EXPECT_EQ(parse_pipeline(" fold , dce ").str(), "fold,dce");
 }
 
 TEST(Pipeline, MinusRemovesEarlierPasses) {
   EXPECT_EQ(parse_pipeline("O3,-fuse").str(),
-            "fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat");
+            "qconv,fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("O1,-fold,-dce,-tile,-memplan").str(), "");
   EXPECT_EQ(parse_pipeline("-fuse,fuse").str(), "fuse");
 }
@@ -432,9 +432,9 @@ TEST(Pipeline, TileSizes) {
   EXPECT_EQ(p.tile_oc, 8);
   EXPECT_EQ(p.tile_px, 32);
   // The tile moves to where it was given; its sizes are part of the text (and the cache key).
-  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,ewfuse,layout,memplan,concat,tile=oc8,px32");
+  EXPECT_EQ(p.str(), "qconv,fold,dce,cse,bnfold,fuse,ewfuse,layout,memplan,concat,tile=oc8,px32");
   EXPECT_EQ(parse_pipeline("O2,-tile,tile=px64").str(),
-            "fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
+            "qconv,fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
   EXPECT_EQ(parse_pipeline("tile=auto").str(), "tile");
   EXPECT_EQ(parse_pipeline("tile=oc4,fold").str(), "tile=oc4,fold");
   for (const char *bad : {"tile=oc", "tile=oc0", "tile=ow8", "tile=big", "tile=oc8,px"}) {
@@ -453,10 +453,10 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     parse_pipeline("O3,fusee");
     FAIL() << "no error";
   } catch (const Error &e) {
-    EXPECT_EQ(
-        std::string(e.what()),
-        "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, layout, concat, tile, "
-        "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
+    EXPECT_EQ(std::string(e.what()),
+              "unknown pass 'fusee' (valid: qconv, fold, dce, cse, bnfold, fuse, ewfuse, layout, "
+              "concat, tile, "
+              "memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);
@@ -471,10 +471,10 @@ TEST(PassManager, ReportsTimesChangesAndPrintsAfterChange) {
   opt.verify_each_pass = true;
   PassReport report;
   run_graph_passes(*g, parse_pipeline("O2"), opt, &report);
-  ASSERT_EQ(report.size(), 6u);
-  EXPECT_EQ(report[4].name, "fuse");
-  EXPECT_TRUE(report[4].changed);
-  EXPECT_FALSE(report[0].changed);
+  ASSERT_EQ(report.size(), 7u);
+  EXPECT_EQ(report[5].name, "fuse");
+  EXPECT_TRUE(report[5].changed);
+  EXPECT_FALSE(report[1].changed);
   EXPECT_EQ(os.str().find("// ---- IR after fold"), std::string::npos);
   EXPECT_NE(os.str().find("// ---- IR after fuse ----"), std::string::npos);
   EXPECT_NE(os.str().find(R"(activation="relu")"), std::string::npos);
