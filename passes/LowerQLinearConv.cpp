@@ -92,21 +92,25 @@ void lower_qlinear_conv(LowerContext &cx, const Node &n) {
       Expr ni = c[0], c4 = c[1], a = c[2], b = c[3], r = c[4];
       Expr row = ((((ni * imm(C4) + c4) * imm(sh) + a) * imm(sw) + b) * imm(R) + r) * imm(Q);
       Expr ih = r * imm(sh) + a - imm(flat ? 0 : g.pt);
-      return loop(kb, Q, ForKind::Serial, [&](Expr q) {
-        Expr iw = q * imm(sw) + b - imm(flat ? 0 : g.pl);
-        Expr inside =
-            land(land(ge(ih, imm(0)), lt(ih, imm(H))), land(ge(iw, imm(0)), lt(iw, imm(W))));
-        std::vector<Expr> bytes;
-        for (int64_t k = 0; k < 4; ++k) {
-          Expr ch = c4 * imm(4) + imm(k);
-          Expr ok = C % 4 != 0 ? land(inside, lt(ch, imm(C))) : inside;
-          Expr v = load_as(xb, x->dtype, DType::i32,
-                           ((ni * imm(C) + ch) * imm(H) + ih) * imm(W) + iw, ok);
-          if (x_signed)
-            v = v + i32(128);
-          bytes.push_back(select(ok, v, x_zero(zb)));
-        }
-        return store(rb, row + q, pack_bytes(bytes));
+      // Vectors of V columns (the last one predicated); the loads of a stride-s conv gather.
+      return loop(kb, ceil_div(Q, V), ForKind::Serial, [&](Expr qv) {
+        return loop(kb, V, ForKind::Vectorized, [&](Expr l) {
+          Expr q = qv * imm(V) + l;
+          Expr iw = q * imm(sw) + b - imm(flat ? 0 : g.pl);
+          Expr inside =
+              land(land(ge(ih, imm(0)), lt(ih, imm(H))), land(ge(iw, imm(0)), lt(iw, imm(W))));
+          std::vector<Expr> bytes;
+          for (int64_t k = 0; k < 4; ++k) {
+            Expr ch = c4 * imm(4) + imm(k);
+            Expr ok = C % 4 != 0 ? land(inside, lt(ch, imm(C))) : inside;
+            Expr v = load_as(xb, x->dtype, DType::i32,
+                             ((ni * imm(C) + ch) * imm(H) + ih) * imm(W) + iw, ok);
+            if (x_signed)
+              v = v + i32(128);
+            bytes.push_back(select(ok, v, x_zero(zb)));
+          }
+          return store(rb, row + q, pack_bytes(bytes), Q % V != 0 ? lt(q, imm(Q)) : nullptr);
+        });
       });
     });
     const int64_t extent = g.n * C4 * sh * sw * R;
