@@ -10,6 +10,7 @@
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/PassManager.h"
+#include "passes/QConv.h"
 
 #include <cstdlib>
 #include <gtest/gtest.h>
@@ -72,6 +73,63 @@ std::string conv_graph(const std::string &tail) {
 }
 
 } // namespace
+
+// ---- qconv ----
+
+namespace {
+/// Quantize -> Dequantize -> Conv (int8 weights, int32 bias) -> Quantize -> Dequantize.
+std::string qdq_conv_graph(const std::string &bias_scale) {
+  return R"(graph(%x: f32[1,2,3,3]) -> (%y) {
+  %sx = const f32[] [0.5]
+  %zx = const u8[] [128]
+  %wq = const i8[2,2,1,1] [1, -2, 3, 4]
+  %sw = const f32[2] [0.25, 0.125]
+  %zw = const i8[2] [0, 0]
+  %bq = const i32[2] [5, -7]
+  %sb = const f32[2] )" +
+         bias_scale + R"(
+  %zb = const i32[2] [0, 0]
+  %sy = const f32[] [0.25]
+  %zy = const u8[] [100]
+  %xq = QuantizeLinear(%x, %sx, %zx) {axis=1} : u8[1,2,3,3]
+  %xd = DequantizeLinear(%xq, %sx, %zx) {axis=1} : f32[1,2,3,3]
+  %w = DequantizeLinear(%wq, %sw, %zw) {axis=0} : f32[2,2,1,1]
+  %b = DequantizeLinear(%bq, %sb, %zb) {axis=0} : f32[2]
+  %c = Conv(%xd, %w, %b) )" +
+         kConvAttrs + R"( : f32[1,2,3,3]
+  %q = QuantizeLinear(%c, %sy, %zy) {axis=1} : u8[1,2,3,3]
+  %y = DequantizeLinear(%q, %sy, %zy) {axis=1} : f32[1,2,3,3]
+}
+)";
+}
+} // namespace
+
+TEST(QConv, DequantizeConvQuantizeBecomesQLinearConv) {
+  std::string text = run_pass(quantize_convs, qdq_conv_graph("[0.125, 0.0625]"));
+  EXPECT_NE(
+      text.find("= QLinearConv(%xq, %sx, %zx, %wq, %sw, %zw, %sy, %zy, %bq) {dilations=[1,1], "
+                "group=1, pads=[0,0,0,0], strides=[1,1]} : u8[1,2,3,3]"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("Conv(%xd"), std::string::npos) << text;
+  // Exact here: every float product is exact and no value is halfway between two steps.
+  expect_same_outputs(quantize_convs, qdq_conv_graph("[0.125, 0.0625]"), 0);
+}
+
+TEST(QConv, BiasWithAnotherScaleStaysFloat) {
+  run_pass(quantize_convs, qdq_conv_graph("[0.125, 0.5]"), false);
+}
+
+TEST(QConv, QuantizeOfDequantizeWithTheSameParametersIsDropped) {
+  std::string text = run_pass(quantize_convs, R"(graph(%x: u8[4]) -> (%y) {
+  %s = const f32[] [0.5]
+  %z = const u8[] [3]
+  %d = DequantizeLinear(%x, %s, %z) {axis=1} : f32[4]
+  %y = QuantizeLinear(%d, %s, %z) {axis=1} : u8[4]
+}
+)");
+  EXPECT_EQ(text, "graph(%x: u8[4]) -> (%x) {\n}\n");
+}
 
 // ---- fold ----
 
