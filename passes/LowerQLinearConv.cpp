@@ -45,6 +45,10 @@ void lower_qlinear_conv(LowerContext &cx, const Node &n) {
   const Value *x = n.inputs[0], *xs = n.inputs[1], *xz = n.inputs[2], *w = n.inputs[3];
   const Value *ws = n.inputs[4], *wz = n.inputs[5], *ys = n.inputs[6], *yz = n.inputs[7];
   const Value *bias = n.inputs.size() > 8 ? n.inputs[8] : nullptr, *y = n.outputs[0];
+  const bool silu = n.attrs.has("activation") && n.attrs.s("activation") == "silu";
+  const Value *as = silu ? n.inputs[9] : nullptr, *az = silu ? n.inputs[10] : nullptr;
+  if (silu && az->dtype != yz->dtype)
+    no_kernel(n, "a QLinearConv whose activation changes the 8-bit type");
   if (x->shape.size() != 4 || w->shape.size() != 4)
     no_kernel(n, "non-2-D convolution");
   const ConvGeom g = conv_geom(n, *x, *w, *y);
@@ -194,11 +198,14 @@ void lower_qlinear_conv(LowerContext &cx, const Node &n) {
   }
 
   // 4: the conv.
-  KernelBuilder kb("qlinear_conv2d_" + window_detail(KH, KW, sh, sw, dh, dw) + "_" +
-                   std::string(dtype_name(y->dtype)));
+  KernelBuilder kb("qlinear_conv2d_" + window_detail(KH, KW, sh, sw, dh, dw) +
+                   (silu ? "_silu_" : "_") + std::string(dtype_name(y->dtype)));
   const int xrb = kb.param(cx.prog, xr, false), wpb = kb.param(cx.prog, wp, false);
   const int bqb = kb.param(cx.prog, bq, false), mqb = kb.param(cx.prog, mq, false);
   const int yzb = kb.param(cx.prog, cx.buffer(yz), false);
+  const int ysb = silu ? kb.param(cx.prog, cx.buffer(ys), false) : -1;
+  const int asb = silu ? kb.param(cx.prog, cx.buffer(as), false) : -1;
+  const int azb = silu ? kb.param(cx.prog, cx.buffer(az), false) : -1;
   const int yb = kb.param(cx.prog, cx.buffer(y), true);
   const int acc = kb.new_local(), xv = kb.new_local();
   const KType t32{DType::i32, 1};
@@ -239,6 +246,15 @@ void lower_qlinear_conv(LowerContext &cx, const Node &n) {
       return block(std::move(taps));
     });
     Expr zy = load_as(yzb, yz->dtype, DType::i32, imm(0));
+    // The fused quantised SiLU: the standalone kernels' formulas, step by step.
+    auto activation = [&](Expr q) {
+      if (!silu)
+        return q;
+      Expr v =
+          convert(DType::f32, convert(DType::i32, q) - zy) * load(ysb, {DType::f32, 1}, imm(0));
+      Expr a = ediv(conv_activation(n, "silu", v), load(asb, {DType::f32, 1}, imm(0)));
+      return saturate_round(n, a, load_as(azb, az->dtype, DType::i32, imm(0)), az->dtype);
+    };
     for (int64_t o = 0; o < ocb; ++o) {
       Expr oc = gb * imm(ocb) + imm(o);
       std::vector<Stmt> stores;
@@ -249,7 +265,18 @@ void lower_qlinear_conv(LowerContext &cx, const Node &n) {
               convert(DType::f32, load(acc, t32, acc_at(o, p, l))) * load(mqb, {DType::f32, 1}, oc);
           Expr pred = OW % tile != 0 ? lt(ow, imm(OW)) : nullptr;
           return store(yb, ((ni * imm(M) + oc) * imm(OH) + oh) * imm(OW) + ow,
-                       saturate_round(n, v, zy, y->dtype), pred);
+                       saturate_round(n, v, zy, yz->dtype), pred);
+        }));
+      // The activation re-reads the tile's stored row (in L1) in a loop, not unrolled: one copy
+      // of its code per kernel.
+      if (silu)
+        stores.push_back(loop(kb, pxv, ForKind::Serial, [&](Expr p) {
+          return loop(kb, V, ForKind::Vectorized, [&](Expr l) {
+            Expr ow = ti * imm(tile) + p * imm(V) + l;
+            Expr pred = OW % tile != 0 ? lt(ow, imm(OW)) : nullptr;
+            Expr idx = ((ni * imm(M) + oc) * imm(OH) + oh) * imm(OW) + ow;
+            return store(yb, idx, activation(load(yb, {y->dtype, 1}, idx, pred)), pred);
+          });
         }));
       Stmt st = block(std::move(stores));
       epilogue.push_back(M % ocb != 0 ? if_then(lt(oc, imm(M)), st) : st);

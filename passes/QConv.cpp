@@ -30,9 +30,42 @@ bool all_equal(const Tensor *t, double v) {
   return true;
 }
 
+/// The users of each value, by Value::id, in graph order.
+using Users = std::vector<std::vector<Node *>>;
+
+/// Dequantize(q) -> x * Sigmoid(x) -> Quantize after the Quantize `q` (same Dequantize
+/// parameters as q's): the final Quantize, or null.
+Node *match_silu(const Node *q, const Users &users) {
+  const auto &u = users[q->outputs[0]->id];
+  Node *d = u.size() == 1 ? u[0] : nullptr;
+  if (!scalar_quant(d, OpKind::DequantizeLinear) ||
+      d->inputs[1]->constant->get_f64(0) != q->inputs[1]->constant->get_f64(0) ||
+      d->inputs[2]->constant->get_f64(0) != q->inputs[2]->constant->get_f64(0))
+    return nullptr;
+  Value *v = d->outputs[0];
+  const auto &du = users[v->id];
+  if (du.size() != 2 || !du[0] || !du[1])
+    return nullptr;
+  Node *sig = du[0]->op == OpKind::Sigmoid ? du[0] : du[1];
+  Node *mul = sig == du[0] ? du[1] : du[0];
+  if (sig->op != OpKind::Sigmoid || mul->op != OpKind::Mul ||
+      users[sig->outputs[0]->id].size() != 1)
+    return nullptr;
+  Value *s = sig->outputs[0];
+  if (!((mul->inputs[0] == v && mul->inputs[1] == s) ||
+        (mul->inputs[0] == s && mul->inputs[1] == v)))
+    return nullptr;
+  const auto &mu = users[mul->outputs[0]->id];
+  Node *q2 = mu.size() == 1 ? mu[0] : nullptr;
+  if (!scalar_quant(q2, OpKind::QuantizeLinear) || q2->inputs[1]->dtype != DType::f32 ||
+      q2->outputs[0]->dtype != q->outputs[0]->dtype)
+    return nullptr;
+  return q2;
+}
+
 /// The rewrite of one Conv, or null when it does not match.
 Node *match_conv(Graph &g, Node *conv, const std::vector<int> &uses,
-                 const std::vector<Node *> &consumer) {
+                 const std::vector<Node *> &consumer, const Users &users) {
   if (conv->op != OpKind::Conv || conv->inputs.size() > 3 || conv->attrs.i("group") != 1)
     return nullptr;
   if (conv->attrs.has("x_block") || conv->attrs.has("y_block") ||
@@ -87,6 +120,12 @@ Node *match_conv(Graph &g, Node *conv, const std::vector<int> &uses,
   for (const char *k : {"strides", "dilations", "pads"})
     a.set(k, conv->attrs.ints(k));
   a.set("group", conv->attrs.i("group"));
+  if (Node *q2 = match_silu(q, users)) {
+    in.resize(9, nullptr);
+    in.push_back(q2->inputs[1]);
+    in.push_back(q2->inputs[2]);
+    a.set("activation", std::string("silu"));
+  }
   return g.add_node(OpKind::QLinearConv, std::move(in), std::move(a),
                     g.unique_name(conv->name + ".qlinear"));
 }
@@ -96,12 +135,18 @@ Node *match_conv(Graph &g, Node *conv, const std::vector<int> &uses,
 bool quantize_convs(Graph &g) {
   std::vector<int> uses = g.use_counts();
   std::vector<Node *> consumer(g.values().size(), nullptr), nodes;
+  Users users(g.values().size());
   for (const auto &n : g.nodes()) {
     nodes.push_back(n.get());
     for (Value *v : n->inputs)
-      if (v)
+      if (v) {
         consumer[v->id] = n.get();
+        if (users[v->id].empty() || users[v->id].back() != n.get())
+          users[v->id].push_back(n.get());
+      }
   }
+  for (Value *v : g.outputs())
+    users[v->id].push_back(nullptr); // a graph output is a use that is no node
   bool changed = false;
   for (Node *n : nodes) {
     // Quantize(Dequantize(q, s, z), s, z) is q: (q - z) * s / s rounds back to q - z exactly.
@@ -117,10 +162,12 @@ bool quantize_convs(Graph &g) {
       }
       continue;
     }
-    Node *qc = match_conv(g, n, uses, consumer);
+    Node *qc = match_conv(g, n, uses, consumer, users);
     if (!qc)
       continue;
-    Value *y = consumer[n->outputs[0]->id]->outputs[0];
+    Node *q = consumer[n->outputs[0]->id];
+    Node *last = qc->attrs.has("activation") ? match_silu(q, users) : q;
+    Value *y = last->outputs[0];
     g.replace_uses(y, qc->outputs[0]);
     g.set_name(qc->outputs[0], g.unique_name(y->name + ".qconv"));
     changed = true;

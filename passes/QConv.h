@@ -5,7 +5,9 @@
 /// const i32, scale x_scale * w_scale, zero point 0) or none) -> QuantizeLinear with constant
 /// scalar x and y parameters, w_scale per tensor or per output channel, w_zero_point 0 for i8
 /// weights (128 for u8), a group-1 2-D Conv with no fused epilogue yet, and a Conv output used
-/// only by the QuantizeLinear; other Convs (grouped, depthwise) stay on the float path. Also
+/// only by the QuantizeLinear; other Convs (grouped, depthwise) stay on the float path. A
+/// following DequantizeLinear (same parameters) -> x * Sigmoid(x) -> QuantizeLinear (the SiLU of
+/// Ultralytics' int8 exports) joins it as activation="silu". Also
 /// drops QuantizeLinear(DequantizeLinear(q, s, z), s, z) -> q. Runs before `fold`, which would
 /// fold the weights' DequantizeLinear into float constants.
 ///

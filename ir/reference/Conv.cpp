@@ -241,9 +241,17 @@ Tensor eval_qlinear_conv(const Node &node, const Inputs &in) {
   const float lo = is_u8 ? 0.0f : -128.0f, hi = is_u8 ? 255.0f : 127.0f;
   const int64_t plane = g.oh * g.ow;
   std::vector<int32_t> y(acc.size());
+  const bool silu = node.attrs.has("activation") && node.attrs.s("activation") == "silu";
+  const float as = silu ? static_cast<float>(in[9].get_f64(0)) : 1.0f;
+  const float az = silu ? static_cast<float>(in[10].get_i64(0)) : 0.0f;
+  const float ylo = in[7].dtype() == DType::u8 ? 0.0f : -128.0f, yhi = ylo + 255.0f;
   for (int64_t i = 0; i < out.numel(); ++i) {
     const float scale = xs * static_cast<float>(ws[(i / plane) % g.m]) / ys;
-    const float q = std::nearbyint(static_cast<float>(acc[i]) * scale) + static_cast<float>(yz);
+    float q = std::nearbyint(static_cast<float>(acc[i]) * scale) + static_cast<float>(yz);
+    if (silu) { // DequantizeLinear, x * Sigmoid(x), QuantizeLinear
+      const float v = (std::clamp(q, ylo, yhi) - static_cast<float>(yz)) * ys;
+      q = std::nearbyint(v * (1.0f / (1.0f + std::exp(-v))) / as) + az;
+    }
     y[i] = static_cast<int32_t>(std::clamp(q, lo, hi));
   }
   store_from(out, y);

@@ -202,7 +202,7 @@ void conv_integer(Infer &c) {
 }
 
 void qlinear_conv(Infer &c) {
-  c.arity(8, 9);
+  c.arity(8, 11);
   const Value &x = c.in(0), &w = c.in(3), &yz = c.in(7);
   c.dtype_in(x, "input X", {DType::u8, DType::i8});
   c.dtype_in(w, "weight W", {DType::u8, DType::i8});
@@ -229,7 +229,18 @@ void qlinear_conv(Infer &c) {
     if (b->shape != Shape{out[1]})
       c.fail("bias B has shape " + shape_str(b->shape) + " but must be " + std::to_string(out[1]));
   }
-  c.out(yz.dtype, out);
+  // The fused quantised activation and its output parameters.
+  const bool act = c.has("activation") && c.choice("activation", {"none", "silu"}) != "none";
+  const Value *as = c.opt(9), *az = c.opt(10);
+  if (act != (as && az))
+    c.fail("activation needs a_scale and a_zero_point (inputs 9 and 10), and they need it");
+  if (!act)
+    return c.out(yz.dtype, out);
+  c.dtype_in(*as, "a_scale", {DType::f32});
+  c.dtype_in(*az, "a_zero_point", {DType::u8, DType::i8});
+  if (!is_scalar_like(as->shape) || !is_scalar_like(az->shape))
+    c.fail("a_scale and a_zero_point must be scalars");
+  c.out(az->dtype, out);
 }
 
 void pool(Infer &c, bool is_max) {
