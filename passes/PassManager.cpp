@@ -27,8 +27,10 @@ namespace kiln {
 
 const std::vector<PassInfo> &pass_registry() {
   static const std::vector<PassInfo> passes = {
+      // CPU targets only (layout_block > 0): the int8 kernels are CPU-shaped.
       {"qconv", PassLevel::Graph, "quantised Conv (Dequantize -> Conv -> Quantize) as QLinearConv",
-       quantize_convs, nullptr},
+       nullptr, nullptr,
+       [](Graph &g, const PassOptions &o) { return o.layout_block > 0 && quantize_convs(g); }},
       {"fold", PassLevel::Graph, "constant folding with the reference interpreter", fold_constants,
        nullptr},
       {"dce", PassLevel::Graph, "dead-code elimination", eliminate_dead_code, nullptr},
