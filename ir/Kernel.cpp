@@ -2,6 +2,7 @@
 
 #include "ir/Error.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -191,6 +192,19 @@ Expr broadcast(Expr a, int lanes) {
     return a;
   KType type = a->type.with_lanes(lanes);
   return make(ExprKind::Broadcast, type, {std::move(a)});
+}
+
+Expr dot4(Expr acc, Expr a, Expr b) {
+  KILN_ASSERT(acc && a && b, "dot4 of a null expression");
+  int lanes = std::max({acc->type.lanes, a->type.lanes, b->type.lanes});
+  for (Expr *e : {&acc, &a, &b}) {
+    KILN_ASSERT((*e)->type.dtype == DType::i32, "dot4 operands must be i32");
+    KILN_ASSERT((*e)->type.lanes == 1 || (*e)->type.lanes == lanes,
+                "dot4 operands of different vector widths");
+    if ((*e)->type.lanes == 1)
+      *e = broadcast(*e, lanes);
+  }
+  return make(ExprKind::Dot4, {DType::i32, lanes}, {std::move(acc), std::move(a), std::move(b)});
 }
 
 namespace {
@@ -423,6 +437,9 @@ std::string expr_text(const Expr &e) {
            std::to_string(e->type.lanes) + ")";
   case ExprKind::Broadcast:
     return "x" + std::to_string(e->type.lanes) + "(" + expr_text(e->args[0]) + ")";
+  case ExprKind::Dot4:
+    return "dot4(" + expr_text(e->args[0]) + ", " + expr_text(e->args[1]) + ", " +
+           expr_text(e->args[2]) + ")";
   }
   __builtin_unreachable();
 }

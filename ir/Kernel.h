@@ -75,6 +75,10 @@ enum class ExprKind {
   Reinterpret, // args[0]'s bits as type (same total width)
   Ramp,        // args[0] + k*args[1] for k in [0, lanes): base and stride are i64 scalars
   Broadcast,   // args[0] replicated to lanes
+  // args[0] + sum over k in [0, 4) of u8(byte k of args[1]) * i8(byte k of args[2]): all three
+  // i32 with equal lanes, the sum wraps (VPDPBUSD; the four products of one lane cannot
+  // overflow i32)
+  Dot4,
 };
 
 struct ExprNode;
@@ -158,6 +162,9 @@ Expr cast(KType to, Expr a);
 Expr reinterpret(KType to, Expr a);
 Expr ramp(Expr base, Expr stride, int lanes);
 Expr broadcast(Expr a, int lanes);
+/// acc + the 4-way dot of a's bytes (unsigned) with b's bytes (signed), lane by lane: see
+/// ExprKind::Dot4. Scalar operands are broadcast to the widest.
+Expr dot4(Expr acc, Expr a, Expr b);
 inline Expr operator+(Expr a, Expr b) { return binary(BinOp::Add, a, b); }
 inline Expr operator-(Expr a, Expr b) { return binary(BinOp::Sub, a, b); }
 inline Expr operator*(Expr a, Expr b) { return binary(BinOp::Mul, a, b); }

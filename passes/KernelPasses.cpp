@@ -327,6 +327,10 @@ Expr remake(const Expr &e, std::vector<Expr> args, int buf) {
     KILN_ASSERT(args[0]->type.lanes == 1,
                 "broadcast of a vector: nested vectorized loops are not supported");
     return broadcast(args[0], e->type.lanes);
+  case ExprKind::Dot4: {
+    int lanes = std::max({args[0]->type.lanes, args[1]->type.lanes, args[2]->type.lanes});
+    return dot4(widen(args[0], lanes), widen(args[1], lanes), widen(args[2], lanes));
+  }
   }
   __builtin_unreachable();
 }

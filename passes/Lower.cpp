@@ -20,6 +20,7 @@ void lower_node(LowerContext &cx, const Node &n) {
     case ConvOp::Conv:
     case ConvOp::ConvInteger: return lower_conv(cx, n);
     case ConvOp::ConvTranspose: return lower_conv_transpose(cx, n);
+    case ConvOp::QLinearConv: return lower_qlinear_conv(cx, n);
     }
     break;
   case OpFamily::Pool: return lower_pool(cx, n);

@@ -50,6 +50,7 @@ struct LowerContext {
 // One lowering function per op family (passes/Lower*.cpp). Each appends launches for `n`.
 void lower_conv(LowerContext &cx, const Node &n);           // Conv, ConvInteger
 void lower_conv_transpose(LowerContext &cx, const Node &n); // ConvTranspose
+void lower_qlinear_conv(LowerContext &cx, const Node &n);   // QLinearConv (VNNI-shaped)
 void lower_pool(LowerContext &cx, const Node &n);           // MaxPool, AveragePool, Global*Pool
 void lower_matmul(LowerContext &cx, const Node &n);         // MatMul, MatMulInteger, Gemm
 void lower_batchnorm(LowerContext &cx, const Node &n);      // BatchNormalization
@@ -60,5 +61,8 @@ void lower_resize(LowerContext &cx, const Node &n);
 void lower_reduce(LowerContext &cx,
                   const Node &n);                  // Reduce*, ArgMax/Min, TopK, Softmax, LogSoftmax
 void lower_quant(LowerContext &cx, const Node &n); // Quantize/Dequantize/DynamicQuantizeLinear
+/// saturate(round_half_even(v) + zp) as `t` (u8, i8 or i16), v f32 and zp i32: QuantizeLinear's
+/// rounding (passes/LowerQuant.cpp), shared with QLinearConv's epilogue.
+Expr saturate_round(const Node &n, Expr v, Expr zp, DType t);
 
 } // namespace kiln

@@ -27,22 +27,6 @@ std::pair<double, double> quant_range(const Node &n, DType t) {
   no_kernel(n, "quantizing to " + std::string(dtype_name(t)));
 }
 
-/// saturate(round_half_even(v) + zp) as t, v in f32 and zp in i32. Equal to the reference's
-/// float form, but without a float -> int conversion: LLVM 15 scalarises vector fptosi.sat.
-/// Adding 1.5 * 2^23 rounds |v| <= 2^22 to an integer half to even (default rounding mode) and
-/// leaves it in the low mantissa bits; v is first clamped there, which cannot change the
-/// saturated result of any type here.
-Expr saturate_round(const Node &n, Expr v, Expr zp, DType t) {
-  auto [lo, hi] = quant_range(n, t);
-  constexpr double kLimit = 4194304.0, kMagic = 12582912.0; // 2^22, 1.5 * 2^23
-  constexpr int64_t kMagicBits = 0x4B400000;                // bits of kMagic
-  v = smin(smax(v, fimm(-kLimit)), fimm(kLimit));
-  Expr r = reinterpret({DType::i32, 1}, v + fimm(kMagic)) - imm_of(DType::i32, kMagicBits);
-  Expr q = r + zp;
-  q = smin(smax(q, imm_of(DType::i32, lo)), imm_of(DType::i32, hi));
-  return convert(t, q);
-}
-
 /// Scale / zero point index of element (row, col): rows are [outer, len] flattened when the
 /// parameters are per axis (then row % len is the channel), else everything is one row.
 struct ParamLayout {
@@ -194,6 +178,22 @@ void lower_dynamic_quantize(LowerContext &cx, const Node &n) {
 }
 
 } // namespace
+
+// Equal to the reference's
+/// float form, but without a float -> int conversion: LLVM 15 scalarises vector fptosi.sat.
+/// Adding 1.5 * 2^23 rounds |v| <= 2^22 to an integer half to even (default rounding mode) and
+/// leaves it in the low mantissa bits; v is first clamped there, which cannot change the
+/// saturated result of any type here.
+Expr saturate_round(const Node &n, Expr v, Expr zp, DType t) {
+  auto [lo, hi] = quant_range(n, t);
+  constexpr double kLimit = 4194304.0, kMagic = 12582912.0; // 2^22, 1.5 * 2^23
+  constexpr int64_t kMagicBits = 0x4B400000;                // bits of kMagic
+  v = smin(smax(v, fimm(-kLimit)), fimm(kLimit));
+  Expr r = reinterpret({DType::i32, 1}, v + fimm(kMagic)) - imm_of(DType::i32, kMagicBits);
+  Expr q = r + zp;
+  q = smin(smax(q, imm_of(DType::i32, lo)), imm_of(DType::i32, hi));
+  return convert(t, q);
+}
 
 void lower_quant(LowerContext &cx, const Node &n) {
   switch (n.op) {

@@ -16,6 +16,7 @@
 #include "passes/Precision.h"
 #include "passes/ProgramPasses.h"
 #include "passes/ProgramVerifier.h"
+#include "passes/QConv.h"
 
 #include <algorithm>
 #include <cctype>
@@ -27,6 +28,10 @@ namespace kiln {
 
 const std::vector<PassInfo> &pass_registry() {
   static const std::vector<PassInfo> passes = {
+      // CPU targets only (layout_block > 0): the int8 kernels are CPU-shaped.
+      {"qconv", PassLevel::Graph, "quantised Conv (Dequantize -> Conv -> Quantize) as QLinearConv",
+       nullptr, nullptr,
+       [](Graph &g, const PassOptions &o) { return o.layout_block > 0 && quantize_convs(g); }},
       {"fold", PassLevel::Graph, "constant folding with the reference interpreter", fold_constants,
        nullptr},
       {"dce", PassLevel::Graph, "dead-code elimination", eliminate_dead_code, nullptr},
@@ -69,10 +74,11 @@ const PassInfo *find_pass(std::string_view name) {
 const std::vector<std::string> *level_passes(std::string_view name) {
   static const std::vector<std::string> o0 = {};
   static const std::vector<std::string> o1 = {"fold", "dce", "tile", "memplan"};
-  static const std::vector<std::string> o2 = {"fold", "dce",    "cse",  "bnfold",
-                                              "fuse", "ewfuse", "tile", "memplan"};
-  static const std::vector<std::string> o3 = {"fold",   "dce",    "cse",  "bnfold",  "fuse",
-                                              "ewfuse", "layout", "tile", "memplan", "concat"};
+  static const std::vector<std::string> o2 = {"qconv", "fold",   "dce",  "cse",    "bnfold",
+                                              "fuse",  "ewfuse", "tile", "memplan"};
+  static const std::vector<std::string> o3 = {"qconv",  "fold",    "dce",    "cse",
+                                              "bnfold", "fuse",    "ewfuse", "layout",
+                                              "tile",   "memplan", "concat"};
   if (name == "O0")
     return &o0;
   if (name == "O1")

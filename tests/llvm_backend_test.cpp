@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <thread>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -591,6 +592,74 @@ TEST(LlvmBackend, IntegerDivModAndShifts) {
     EXPECT_EQ(out[1], 0);
     EXPECT_EQ(out[2], 0); // shifting by >= width shifts everything out
   }
+}
+
+/// The reference for Dot4: acc + the 4-way dot of a's unsigned bytes with b's signed bytes,
+/// wrapping.
+int32_t dot4_ref(int32_t acc, int32_t a, int32_t b) {
+  uint32_t s = static_cast<uint32_t>(acc);
+  for (int k = 0; k < 32; k += 8)
+    s += static_cast<uint32_t>(static_cast<int32_t>(static_cast<uint32_t>(a) >> k & 0xff) *
+                               static_cast<int8_t>(static_cast<uint32_t>(b) >> k & 0xff));
+  return static_cast<int32_t>(s);
+}
+
+/// Dot4 cases: extreme bytes (255 * -128 in every position), a wrapping accumulator, and a
+/// deterministic spread of others.
+std::array<std::vector<int32_t>, 3> dot4_cases(size_t n) {
+  std::array<std::vector<int32_t>, 3> v;
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+  for (size_t i = 0; i < n; ++i) {
+    v[0].push_back(static_cast<int32_t>(next()));
+    v[1].push_back(static_cast<int32_t>(next()));
+    v[2].push_back(static_cast<int32_t>(next()));
+  }
+  v[0][0] = 0, v[1][0] = -1, v[2][0] = static_cast<int32_t>(0x80808080u); // 4 * 255 * -128
+  v[0][1] = INT32_MAX, v[1][1] = -1, v[2][1] = 0x7f7f7f7f;                // wraps
+  v[0][2] = INT32_MIN, v[1][2] = 0x01020304, v[2][2] = static_cast<int32_t>(0xfffefdfcu);
+  return v;
+}
+
+TEST(LlvmBackend, Dot4IsExactAtEveryWidth) {
+  // 16/8/4 lanes are VPDPBUSD where the host has VNNI; 1 and 3 take the portable expansion.
+  const size_t n = 48;
+  auto [acc, a, b] = dot4_cases(n);
+  for (int lanes : {16, 8, 4, 3, 1}) {
+    auto m = jit({map_kernel(
+        DType::i32, DType::i32, lanes, n,
+        [](const std::vector<Expr> &x) { return dot4(x[0], x[1], x[2]); }, 3)});
+    std::vector<int32_t> out(n);
+    call(*m, {acc.data(), a.data(), b.data(), out.data()});
+    for (size_t i = 0; i < n; ++i)
+      EXPECT_EQ(out[i], dot4_ref(acc[i], a[i], b[i])) << lanes << " lanes, element " << i;
+  }
+}
+
+TEST(LlvmBackend, Dot4UsesVpdpbusdWithAvx512Vnni) {
+  if (!__builtin_cpu_supports("avx512vnni") || be().lowering_target().vector_lanes_f32 != 16)
+    GTEST_SKIP() << "no AVX512-VNNI on this host";
+  auto dir =
+      std::filesystem::temp_directory_path() / ("kiln_llvm_dot4_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  setenv("KILN_DUMP_LLVM", dir.c_str(), 1);
+  Kernel k = map_kernel(
+      DType::i32, DType::i32, 16, 64,
+      [](const std::vector<Expr> &x) { return dot4(x[0], x[1], x[2]); }, 3);
+  k.name = "dot4_i32";
+  be().compile({k});
+  unsetenv("KILN_DUMP_LLVM");
+  std::string text;
+  for (const auto &e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".s") {
+      std::ifstream f(e.path());
+      std::stringstream ss;
+      ss << f.rdbuf();
+      text += ss.str();
+    }
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(text.find("vpdpbusd"), std::string::npos);
+  EXPECT_NE(text.find("zmm"), std::string::npos);
 }
 
 TEST(LlvmBackend, SelectCompareMinMax) {

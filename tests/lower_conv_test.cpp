@@ -263,6 +263,85 @@ TEST(LowerConv, ConvIntegerU8I8PerChannel) {
 }
 TEST(LowerConv, ConvIntegerNoPad) { check_conv_integer(DType::i8, 1, {0, 0, 0, 0}, {1, 1}); }
 
+// ---- QLinearConv (Dot4 kernels) ----
+
+namespace {
+struct QConvSpec {
+  DType xt = DType::u8, wt = DType::i8, yt = DType::u8;
+  int64_t c = 6, h = 9, w = 21, m = 10, k = 3;
+  std::vector<int64_t> strides{1, 1}, pads{1, 1, 1, 1}, dil{1, 1};
+  bool per_channel = false, bias = true;
+  int lanes = 16;
+};
+
+/// Exact against the reference interpreter: the integer sums are exact and the requantisation
+/// is the same float arithmetic. Scales put the outputs across the whole 8-bit range, so both
+/// saturation ends and the rounding are exercised.
+void check_qlinear_conv(const QConvSpec &s) {
+  Case c;
+  Value *x = c.input(s.xt, {1, s.c, s.h, s.w});
+  Value *w = c.constant(s.wt, {s.m, s.c, s.k, s.k});
+  auto scalar_f = [&](float v) { return c.constant(Tensor::from_vector<float>({v}, {})); };
+  auto zero = [&](DType t, int v) {
+    return c.constant(t == DType::u8 ? Tensor::from_vector<uint8_t>({uint8_t(v)}, {})
+                                     : Tensor::from_vector<int8_t>({int8_t(v)}, {}));
+  };
+  Value *xs = scalar_f(0.02f), *xz = zero(s.xt, s.xt == DType::u8 ? 131 : -7);
+  std::vector<float> wsv;
+  for (int64_t oc = 0; oc < (s.per_channel ? s.m : 1); ++oc)
+    wsv.push_back(0.01f * (1.0f + 0.15f * static_cast<float>(oc)));
+  Value *ws = c.constant(Tensor::from_vector(wsv, s.per_channel ? Shape{s.m} : Shape{}));
+  const int wzv = s.wt == DType::u8 ? 128 : 0;
+  Value *wz;
+  if (s.per_channel)
+    wz = c.constant(s.wt == DType::u8
+                        ? Tensor::from_vector(std::vector<uint8_t>(s.m, uint8_t(wzv)), {s.m})
+                        : Tensor::from_vector(std::vector<int8_t>(s.m, 0), {s.m}));
+  else
+    wz = zero(s.wt, wzv);
+  const float ys = 0.02f * 0.01f * static_cast<float>(s.c * s.k * s.k) * 0.9f;
+  std::vector<Value *> in{x,  xs, xz,           w,
+                          ws, wz, scalar_f(ys), zero(s.yt, s.yt == DType::u8 ? 120 : 3)};
+  if (s.bias) {
+    std::vector<int32_t> b;
+    for (int64_t oc = 0; oc < s.m; ++oc)
+      b.push_back(static_cast<int32_t>(oc * 997 % 4001) - 2000);
+    in.push_back(c.constant(Tensor::from_vector(b, {s.m})));
+  }
+  LowerOptions opt;
+  opt.vector_lanes_f32 = s.lanes;
+  c.check(c.node(OpKind::QLinearConv, in, conv_attrs(s.strides, s.pads, s.dil)), 0, 0, opt);
+}
+} // namespace
+
+TEST(LowerConv, QLinearConv3x3) { check_qlinear_conv({}); }
+TEST(LowerConv, QLinearConv3x3s2PerChannel) {
+  QConvSpec s;
+  s.strides = {2, 2};
+  s.per_channel = true;
+  check_qlinear_conv(s);
+}
+TEST(LowerConv, QLinearConvPointwiseWholePlane) {
+  QConvSpec s;
+  s.k = 1, s.c = 8, s.m = 20, s.pads = {0, 0, 0, 0}, s.bias = false;
+  check_qlinear_conv(s);
+}
+TEST(LowerConv, QLinearConvSignedInputAndOutput) {
+  QConvSpec s;
+  s.xt = DType::i8, s.yt = DType::i8, s.c = 3, s.h = 17, s.w = 40;
+  check_qlinear_conv(s);
+}
+TEST(LowerConv, QLinearConvU8WeightsDilatedAsymmetricPads) {
+  QConvSpec s;
+  s.wt = DType::u8, s.dil = {2, 2}, s.pads = {2, 1, 0, 2}, s.m = 3;
+  check_qlinear_conv(s);
+}
+TEST(LowerConv, QLinearConvEightLanes) {
+  QConvSpec s;
+  s.lanes = 8, s.strides = {2, 1}, s.c = 16, s.m = 24, s.w = 70;
+  check_qlinear_conv(s);
+}
+
 // ---- ConvTranspose ----
 
 namespace {

@@ -76,7 +76,7 @@ const OpFamily kFamilies[] = {
 } // namespace
 
 TEST(OpTable, NamesRoundTripAndAreUnique) {
-  EXPECT_EQ(kNumOps, 73u);
+  EXPECT_EQ(kNumOps, 74u);
   std::set<std::string_view> names;
   for (OpKind op : all_ops()) {
     std::string_view name = op_name(op);
@@ -99,7 +99,7 @@ TEST(OpTable, EveryOpHasOneFamilyAsWritten) {
                          "GreaterOrEqual"},
       {OpFamily::Select, "Where"},
       {OpFamily::FusedElementwise, "FusedElementwise"},
-      {OpFamily::Conv, "Conv ConvTranspose ConvInteger"},
+      {OpFamily::Conv, "Conv ConvTranspose ConvInteger QLinearConv"},
       {OpFamily::Pool, "MaxPool AveragePool GlobalAveragePool GlobalMaxPool"},
       {OpFamily::Norm, "BatchNormalization"},
       {OpFamily::Linalg, "MatMul MatMulInteger Gemm"},

@@ -302,6 +302,28 @@ TEST(OpenclGraph, QuantizeDequantize) {
   c.check(0);
 }
 
+TEST(OpenclGraph, QLinearConvDot4) {
+  // The VNNI-shaped int8 conv kernels (CPU tiles) on the device: Dot4 rendered as kiln_dot4,
+  // exact against the reference interpreter.
+  REQUIRE_DEVICE();
+  Case c;
+  Value *x = c.input(DType::u8, {1, 6, 9, 13}, 0, 255);
+  Tensor wt(DType::i8, {5, 6, 3, 3});
+  for (int64_t i = 0; i < wt.numel(); ++i)
+    wt.data<int8_t>()[i] = static_cast<int8_t>((i * 37) % 255 - 127);
+  auto f = [&](float v) { return c.constant(Tensor::from_vector(std::vector<float>{v}, {})); };
+  Value *xz = c.constant(Tensor::from_vector(std::vector<uint8_t>{119}, {}));
+  Value *wz = c.constant(Tensor::from_vector(std::vector<int8_t>{0}, {}));
+  Value *yz = c.constant(Tensor::from_vector(std::vector<uint8_t>{128}, {}));
+  Value *b = c.constant(Tensor::from_vector(std::vector<int32_t>{-900, 0, 77, 1500, -3}, {5}));
+  c.out(OpKind::QLinearConv, {x, f(0.02f), xz, c.constant(wt), f(0.01f), wz, f(0.08f), yz, b},
+        attrs({{"strides", ints{2, 1}},
+               {"pads", ints{1, 1, 1, 1}},
+               {"dilations", ints{1, 1}},
+               {"group", int64_t{1}}}));
+  c.check(0, false);
+}
+
 // ---- the .kiln program section ----
 
 /// A compiled schedule written as a .kiln file (program section edited by `edit`), loaded back

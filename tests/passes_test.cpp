@@ -10,6 +10,7 @@
 #include "passes/Fold.h"
 #include "passes/Fuse.h"
 #include "passes/PassManager.h"
+#include "passes/QConv.h"
 
 #include <cstdlib>
 #include <gtest/gtest.h>
@@ -72,6 +73,63 @@ std::string conv_graph(const std::string &tail) {
 }
 
 } // namespace
+
+// ---- qconv ----
+
+namespace {
+/// Quantize -> Dequantize -> Conv (int8 weights, int32 bias) -> Quantize -> Dequantize.
+std::string qdq_conv_graph(const std::string &bias_scale) {
+  return R"(graph(%x: f32[1,2,3,3]) -> (%y) {
+  %sx = const f32[] [0.5]
+  %zx = const u8[] [128]
+  %wq = const i8[2,2,1,1] [1, -2, 3, 4]
+  %sw = const f32[2] [0.25, 0.125]
+  %zw = const i8[2] [0, 0]
+  %bq = const i32[2] [5, -7]
+  %sb = const f32[2] )" +
+         bias_scale + R"(
+  %zb = const i32[2] [0, 0]
+  %sy = const f32[] [0.25]
+  %zy = const u8[] [100]
+  %xq = QuantizeLinear(%x, %sx, %zx) {axis=1} : u8[1,2,3,3]
+  %xd = DequantizeLinear(%xq, %sx, %zx) {axis=1} : f32[1,2,3,3]
+  %w = DequantizeLinear(%wq, %sw, %zw) {axis=0} : f32[2,2,1,1]
+  %b = DequantizeLinear(%bq, %sb, %zb) {axis=0} : f32[2]
+  %c = Conv(%xd, %w, %b) )" +
+         kConvAttrs + R"( : f32[1,2,3,3]
+  %q = QuantizeLinear(%c, %sy, %zy) {axis=1} : u8[1,2,3,3]
+  %y = DequantizeLinear(%q, %sy, %zy) {axis=1} : f32[1,2,3,3]
+}
+)";
+}
+} // namespace
+
+TEST(QConv, DequantizeConvQuantizeBecomesQLinearConv) {
+  std::string text = run_pass(quantize_convs, qdq_conv_graph("[0.125, 0.0625]"));
+  EXPECT_NE(
+      text.find("= QLinearConv(%xq, %sx, %zx, %wq, %sw, %zw, %sy, %zy, %bq) {dilations=[1,1], "
+                "group=1, pads=[0,0,0,0], strides=[1,1]} : u8[1,2,3,3]"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("Conv(%xd"), std::string::npos) << text;
+  // Exact here: every float product is exact and no value is halfway between two steps.
+  expect_same_outputs(quantize_convs, qdq_conv_graph("[0.125, 0.0625]"), 0);
+}
+
+TEST(QConv, BiasWithAnotherScaleStaysFloat) {
+  run_pass(quantize_convs, qdq_conv_graph("[0.125, 0.5]"), false);
+}
+
+TEST(QConv, QuantizeOfDequantizeWithTheSameParametersIsDropped) {
+  std::string text = run_pass(quantize_convs, R"(graph(%x: u8[4]) -> (%y) {
+  %s = const f32[] [0.5]
+  %z = const u8[] [3]
+  %d = DequantizeLinear(%x, %s, %z) {axis=1} : f32[4]
+  %y = QuantizeLinear(%d, %s, %z) {axis=1} : u8[4]
+}
+)");
+  EXPECT_EQ(text, "graph(%x: u8[4]) -> (%x) {\n}\n");
+}
 
 // ---- fold ----
 
@@ -413,16 +471,16 @@ TEST(Pipeline, LevelsExpand) {
   EXPECT_EQ(parse_pipeline("O0").str(), "");
   EXPECT_EQ(parse_pipeline("").str(), "");
   EXPECT_EQ(parse_pipeline("O1").str(), "fold,dce,tile,memplan");
-  EXPECT_EQ(parse_pipeline("O2").str(), "fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
+  EXPECT_EQ(parse_pipeline("O2").str(), "qconv,fold,dce,cse,bnfold,fuse,ewfuse,tile,memplan");
   EXPECT_EQ(parse_pipeline("O3").str(),
-            "fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat");
+            "qconv,fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("default").str(), parse_pipeline("O3").str());
   EXPECT_EQ(parse_pipeline(" fold , dce ").str(), "fold,dce");
 }
 
 TEST(Pipeline, MinusRemovesEarlierPasses) {
   EXPECT_EQ(parse_pipeline("O3,-fuse").str(),
-            "fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat");
+            "qconv,fold,dce,cse,bnfold,ewfuse,layout,tile,memplan,concat");
   EXPECT_EQ(parse_pipeline("O1,-fold,-dce,-tile,-memplan").str(), "");
   EXPECT_EQ(parse_pipeline("-fuse,fuse").str(), "fuse");
 }
@@ -432,9 +490,9 @@ TEST(Pipeline, TileSizes) {
   EXPECT_EQ(p.tile_oc, 8);
   EXPECT_EQ(p.tile_px, 32);
   // The tile moves to where it was given; its sizes are part of the text (and the cache key).
-  EXPECT_EQ(p.str(), "fold,dce,cse,bnfold,fuse,ewfuse,layout,memplan,concat,tile=oc8,px32");
+  EXPECT_EQ(p.str(), "qconv,fold,dce,cse,bnfold,fuse,ewfuse,layout,memplan,concat,tile=oc8,px32");
   EXPECT_EQ(parse_pipeline("O2,-tile,tile=px64").str(),
-            "fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
+            "qconv,fold,dce,cse,bnfold,fuse,ewfuse,memplan,tile=px64");
   EXPECT_EQ(parse_pipeline("tile=auto").str(), "tile");
   EXPECT_EQ(parse_pipeline("tile=oc4,fold").str(), "tile=oc4,fold");
   for (const char *bad : {"tile=oc", "tile=oc0", "tile=ow8", "tile=big", "tile=oc8,px"}) {
@@ -454,9 +512,9 @@ TEST(Pipeline, UnknownNameListsTheValidOnes) {
     FAIL() << "no error";
   } catch (const Error &e) {
     EXPECT_EQ(std::string(e.what()),
-              "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, precision, fuse, ewfuse, "
-              "layout, concat, "
-              "tile, memplan; levels O0, O1, O2, O3; -NAME removes a pass; tile=auto|ocN,pxN)");
+              "unknown pass 'fusee' (valid: qconv, fold, dce, cse, bnfold, precision, fuse, "
+              "ewfuse, layout, concat, tile, memplan; levels O0, O1, O2, O3; -NAME removes a "
+              "pass; tile=auto|ocN,pxN)");
   }
   EXPECT_THROW(parse_pipeline("-nope"), Error);
   EXPECT_THROW(parse_pipeline("o3"), Error);
@@ -471,10 +529,10 @@ TEST(PassManager, ReportsTimesChangesAndPrintsAfterChange) {
   opt.verify_each_pass = true;
   PassReport report;
   run_graph_passes(*g, parse_pipeline("O2"), opt, &report);
-  ASSERT_EQ(report.size(), 6u);
-  EXPECT_EQ(report[4].name, "fuse");
-  EXPECT_TRUE(report[4].changed);
-  EXPECT_FALSE(report[0].changed);
+  ASSERT_EQ(report.size(), 7u);
+  EXPECT_EQ(report[5].name, "fuse");
+  EXPECT_TRUE(report[5].changed);
+  EXPECT_FALSE(report[1].changed);
   EXPECT_EQ(os.str().find("// ---- IR after fold"), std::string::npos);
   EXPECT_NE(os.str().find("// ---- IR after fuse ----"), std::string::npos);
   EXPECT_NE(os.str().find(R"(activation="relu")"), std::string::npos);

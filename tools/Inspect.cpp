@@ -51,6 +51,13 @@ LayerStats layer_stats(const Node &n, const std::vector<bool> &weight_only) {
       param(2);
     break;
   }
+  case OpKind::QLinearConv: {
+    const Shape &w = n.inputs[3]->shape; // [M, C/group, kh, kw]
+    s.macs = numel(n.outputs[0]) * w[1] * w[2] * w[3];
+    param(3);
+    param(8);
+    break;
+  }
   case OpKind::ConvTranspose: {
     const Shape &w = n.inputs[1]->shape; // [C, M/group, kh, kw]
     s.macs = numel(n.inputs[0]) * w[1] * w[2] * w[3];

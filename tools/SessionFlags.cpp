@@ -33,7 +33,7 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
       ->capture_default_str();
   auto *passes =
       cmd->add_option("--passes", f.passes,
-                      "pass pipeline: O0..O3, names (fold,dce,cse,bnfold,fuse,"
+                      "pass pipeline: O0..O3, names (qconv,fold,dce,cse,bnfold,fuse,"
                       "ewfuse,layout,tile,memplan,concat), tile=ocN,pxN sets the conv tile, "
                       "-NAME drops one (default O3)");
   cmd->add_option("-O", f.opt_level, "optimisation level: -O0 .. -O3 (same as --passes ON)")

@@ -8,6 +8,7 @@
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/MDBuilder.h>
 
 #include <algorithm>
@@ -68,6 +69,7 @@ private:
   Value *emit_load(const ExprNode &e);
   Value *emit_unary(UnOp op, Value *a, DType t);
   Value *emit_binary(BinOp op, const Expr &lhs, const Expr &rhs);
+  Value *emit_dot4(const ExprNode &e);
   Value *emit_int_div(Value *a, Value *c, bool rem, bool is_unsigned);
   Value *emit_half_binary(BinOp op, Value *a, Value *c);
   Value *emit_math(Value *a, DType t, llvm::Value *(*f32)(llvm::IRBuilder<> &, Value *),
@@ -84,6 +86,7 @@ private:
   llvm::IRBuilder<> b_;
   const Kernel &k_;
   const bool fp16_; ///< TargetAttrs::fp16
+  TargetAttrs attrs_;
   llvm::Function *fn_ = nullptr;
   Value *begin_ = nullptr, *end_ = nullptr;
   std::unordered_map<int, Value *> vars_;
@@ -105,6 +108,7 @@ void set_target_attrs(llvm::Function *f, const TargetAttrs &attrs) {
 }
 
 llvm::Function *Emitter::run(const std::string &symbol, const TargetAttrs &attrs) {
+  attrs_ = attrs;
   llvm::Type *ptr = b_.getPtrTy();
   llvm::Type *i64 = b_.getInt64Ty();
   size_t n = k_.params.size();
@@ -345,8 +349,43 @@ Value *Emitter::emit_uncached(const ExprNode &e) {
           splat(b_, b_.CreateFPTrunc(emit(e.args[0]), b_.getHalfTy()), e.type.lanes),
           reg_type(ctx_, e.type));
     return splat(b_, emit(e.args[0]), e.type.lanes);
+  case ExprKind::Dot4: return emit_dot4(e);
   }
   __builtin_unreachable();
+}
+
+/// VPDPBUSD where the host has it for this width (AVX512-VNNI: 512 bits, and 128/256 with
+/// AVX512-VL; AVX-VNNI: 128/256), else zext/sext, multiply and add the four products of a lane.
+Value *Emitter::emit_dot4(const ExprNode &e) {
+  Value *acc = emit(e.args[0]), *a = emit(e.args[1]), *b = emit(e.args[2]);
+  const int lanes = e.type.lanes;
+  auto has = [&](const char *f) { return attrs_.features.find(f) != std::string::npos; };
+  const bool vnni512 = has("+avx512vnni");
+  const bool vnni_vl = (vnni512 && has("+avx512vl")) || has("+avxvnni");
+  llvm::Intrinsic::ID id = llvm::Intrinsic::not_intrinsic;
+  if (lanes == 16 && vnni512)
+    id = llvm::Intrinsic::x86_avx512_vpdpbusd_512;
+  else if (lanes == 8 && vnni_vl)
+    id = llvm::Intrinsic::x86_avx512_vpdpbusd_256;
+  else if (lanes == 4 && vnni_vl)
+    id = llvm::Intrinsic::x86_avx512_vpdpbusd_128;
+  if (id != llvm::Intrinsic::not_intrinsic)
+    return b_.CreateIntrinsic(id, {}, {acc, a, b});
+  const bool scalar = lanes == 1;
+  auto *i32v = llvm::FixedVectorType::get(b_.getInt32Ty(), lanes);
+  auto *i8v = llvm::FixedVectorType::get(b_.getInt8Ty(), 4 * lanes);
+  auto *wide = llvm::FixedVectorType::get(b_.getInt32Ty(), 4 * lanes);
+  auto bytes = [&](Value *v) { return b_.CreateBitCast(v, i8v); };
+  Value *p = b_.CreateMul(b_.CreateZExt(bytes(a), wide), b_.CreateSExt(bytes(b), wide));
+  Value *sum =
+      scalar ? b_.CreateInsertElement(llvm::PoisonValue::get(i32v), acc, uint64_t{0}) : acc;
+  for (int k = 0; k < 4; ++k) {
+    std::vector<int> mask;
+    for (int l = 0; l < lanes; ++l)
+      mask.push_back(4 * l + k);
+    sum = b_.CreateAdd(sum, b_.CreateShuffleVector(p, mask));
+  }
+  return scalar ? b_.CreateExtractElement(sum, uint64_t{0}) : sum;
 }
 
 Value *Emitter::emit_load(const ExprNode &e) {

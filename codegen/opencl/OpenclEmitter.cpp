@@ -389,7 +389,8 @@ std::string Renderer::val(const Expr &e) {
   case ExprKind::Select:
   case ExprKind::Cast:
   case ExprKind::Reinterpret:
-  case ExprKind::Ramp: break;
+  case ExprKind::Ramp:
+  case ExprKind::Dot4: break;
   }
   int lanes = e->type.lanes;
   Scope *scope = lanes == 1 ? &scalar_ : vec_;
@@ -434,6 +435,8 @@ std::string Renderer::node(const ExprNode &e) {
     return reinterpret(val(e.args[0]), e.args[0]->type.dtype, t);
   case ExprKind::Ramp: return "(" + val(e.args[0]) + " + (long)l * " + val(e.args[1]) + ")";
   case ExprKind::Broadcast: fail("a Broadcast of a vector to a wider vector");
+  case ExprKind::Dot4:
+    return "kiln_dot4(" + val(e.args[0]) + ", " + val(e.args[1]) + ", " + val(e.args[2]) + ")";
   }
   KILN_ASSERT(false, "immediate rendered as a node");
   return "";
@@ -645,6 +648,12 @@ uint kiln_bf16_rbits(float v) {
   return isnan(v) ? (bits | 0x00400000u) : r;
 }
 float kiln_rbf16(float v) { return as_float(kiln_bf16_rbits(v)); }
+int kiln_dot4(int acc, int a, int b) {
+  int s = 0;
+  for (int k = 0; k < 32; k += 8)
+    s += (int)((uint)a >> k & 0xffu) * (int)(char)((uint)b >> k);
+  return (int)((uint)acc + (uint)s);
+}
 
 )";
 

@@ -203,6 +203,62 @@ Tensor eval_conv_integer(const Node &node, const Inputs &in) {
   return out;
 }
 
+Tensor eval_qlinear_conv(const Node &node, const Inputs &in) {
+  const Tensor &x = in[0], &w = in[3];
+  Tensor out = new_output(node, 0);
+  Conv2d g = conv_geometry(node, x, w, out.shape());
+  check_groups(node, g, w.shape()[1]);
+  auto per_oc = [&](size_t i) {
+    const Tensor &t = in[i];
+    std::vector<double> v(static_cast<size_t>(g.m));
+    for (int64_t oc = 0; oc < g.m; ++oc)
+      v[oc] = t.dtype() == DType::f32 ? t.get_f64(t.numel() == 1 ? 0 : oc)
+                                      : static_cast<double>(t.get_i64(t.numel() == 1 ? 0 : oc));
+    return v;
+  };
+  const std::vector<double> ws = per_oc(4), wz = per_oc(5);
+  const float xs = static_cast<float>(in[1].get_f64(0)), ys = static_cast<float>(in[6].get_f64(0));
+  const int32_t xz = static_cast<int32_t>(in[2].get_i64(0));
+  const int32_t yz = static_cast<int32_t>(in[7].get_i64(0));
+  std::vector<int32_t> xv = load_as<int32_t>(x), wv = load_as<int32_t>(w);
+  for (auto &e : xv)
+    e -= xz;
+  const int64_t per = w.numel() / g.m;
+  for (int64_t i = 0; i < w.numel(); ++i)
+    wv[i] -= static_cast<int32_t>(wz[i / per]);
+  std::vector<int32_t> acc(static_cast<size_t>(out.numel()), 0);
+  if (in.size() > 8 && in[8].defined()) {
+    std::vector<int32_t> b = load_as<int32_t>(in[8]);
+    const int64_t plane = g.oh * g.ow;
+    for (int64_t i = 0; i < out.numel(); ++i)
+      acc[i] = b[(i / plane) % g.m];
+  }
+  const int32_t *xp = xv.data(), *wp = wv.data();
+  conv_accumulate<int32_t>(
+      g, acc.data(), [xp](int64_t i) { return xp[i]; }, [wp](int64_t i, int64_t) { return wp[i]; });
+  // ONNX Runtime's requantisation: the scale in float as x_scale * w_scale / y_scale, the
+  // product rounded half to even, the zero point added, saturated.
+  const bool is_u8 = out.dtype() == DType::u8;
+  const float lo = is_u8 ? 0.0f : -128.0f, hi = is_u8 ? 255.0f : 127.0f;
+  const int64_t plane = g.oh * g.ow;
+  std::vector<int32_t> y(acc.size());
+  const bool silu = node.attrs.has("activation") && node.attrs.s("activation") == "silu";
+  const float as = silu ? static_cast<float>(in[9].get_f64(0)) : 1.0f;
+  const float az = silu ? static_cast<float>(in[10].get_i64(0)) : 0.0f;
+  const float ylo = in[7].dtype() == DType::u8 ? 0.0f : -128.0f, yhi = ylo + 255.0f;
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const float scale = xs * static_cast<float>(ws[(i / plane) % g.m]) / ys;
+    float q = std::nearbyint(static_cast<float>(acc[i]) * scale) + static_cast<float>(yz);
+    if (silu) { // DequantizeLinear, x * Sigmoid(x), QuantizeLinear
+      const float v = (std::clamp(q, ylo, yhi) - static_cast<float>(yz)) * ys;
+      q = std::nearbyint(v * (1.0f / (1.0f + std::exp(-v))) / as) + az;
+    }
+    y[i] = static_cast<int32_t>(std::clamp(q, lo, hi));
+  }
+  store_from(out, y);
+  return out;
+}
+
 Tensor eval_conv_transpose(const Node &node, const Inputs &in) {
   const Tensor &x = in[0], &w = in[1];
   Tensor out = new_output(node, 0);
@@ -429,6 +485,7 @@ std::vector<Tensor> eval_conv_family(const Node &node, const Inputs &in) {
   case ConvOp::Conv: return {eval_conv(node, in)};
   case ConvOp::ConvTranspose: return {eval_conv_transpose(node, in)};
   case ConvOp::ConvInteger: return {eval_conv_integer(node, in)};
+  case ConvOp::QLinearConv: return {eval_qlinear_conv(node, in)};
   }
   KILN_ASSERT(false, "eval_conv_family: not a ConvOp");
 }

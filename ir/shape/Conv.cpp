@@ -201,6 +201,48 @@ void conv_integer(Infer &c) {
   c.out(DType::i32, out);
 }
 
+void qlinear_conv(Infer &c) {
+  c.arity(8, 11);
+  const Value &x = c.in(0), &w = c.in(3), &yz = c.in(7);
+  c.dtype_in(x, "input X", {DType::u8, DType::i8});
+  c.dtype_in(w, "weight W", {DType::u8, DType::i8});
+  c.dtype_in(yz, "y_zero_point", {DType::u8, DType::i8});
+  c.same_dtype(c.in(2), "x_zero_point", x, "input X");
+  c.same_dtype(c.in(5), "w_zero_point", w, "weight W");
+  c.rank(x, "input X", 4);
+  Shape out = conv_shape(c, x.shape, w);
+  static const char *const scalars[] = {nullptr, "x_scale", "x_zero_point", nullptr,
+                                        nullptr, nullptr,   "y_scale",      "y_zero_point"};
+  for (size_t i = 0; i < 8; ++i) {
+    const Value &v = c.in(i);
+    if (i == 1 || i == 4 || i == 6)
+      c.dtype_in(v, i == 4 ? "w_scale" : scalars[i], {DType::f32});
+    if (scalars[i] && !is_scalar_like(v.shape))
+      c.fail(std::string(scalars[i]) + " has shape " + shape_str(v.shape) +
+             " but must be a scalar");
+    if ((i == 4 || i == 5) && !is_scalar_like(v.shape) && v.shape != Shape{out[1]})
+      c.fail(std::string(i == 4 ? "w_scale" : "w_zero_point") + " has shape " + shape_str(v.shape) +
+             " but must be a scalar or " + std::to_string(out[1]));
+  }
+  if (const Value *b = c.opt(8)) {
+    c.dtype_in(*b, "bias B", {DType::i32});
+    if (b->shape != Shape{out[1]})
+      c.fail("bias B has shape " + shape_str(b->shape) + " but must be " + std::to_string(out[1]));
+  }
+  // The fused quantised activation and its output parameters.
+  const bool act = c.has("activation") && c.choice("activation", {"none", "silu"}) != "none";
+  const Value *as = c.opt(9), *az = c.opt(10);
+  if (act != (as && az))
+    c.fail("activation needs a_scale and a_zero_point (inputs 9 and 10), and they need it");
+  if (!act)
+    return c.out(yz.dtype, out);
+  c.dtype_in(*as, "a_scale", {DType::f32});
+  c.dtype_in(*az, "a_zero_point", {DType::u8, DType::i8});
+  if (!is_scalar_like(as->shape) || !is_scalar_like(az->shape))
+    c.fail("a_scale and a_zero_point must be scalars");
+  c.out(az->dtype, out);
+}
+
 void pool(Infer &c, bool is_max) {
   c.arity(1, 1);
   const Value &x = c.in(0);
@@ -268,6 +310,7 @@ void infer_conv(Infer &c) {
   case ConvOp::Conv: return conv(c);
   case ConvOp::ConvTranspose: return conv_transpose(c);
   case ConvOp::ConvInteger: return conv_integer(c);
+  case ConvOp::QLinearConv: return qlinear_conv(c);
   }
 }
 

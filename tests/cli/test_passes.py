@@ -17,8 +17,9 @@ from conftest import REPO, init, kiln_cli, make_model
 YOLOX = REPO / "models" / "yolox_nano.onnx"
 # Passes that rewrite the IR (they report a time and whether they changed it), and every pass
 # of O3 in order (tile and memplan set how lowering and memory planning work).
-PASSES = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "concat"]
-O3 = ["fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "tile", "memplan", "concat"]
+PASSES = ["qconv", "fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "concat"]
+O3 = ["qconv", "fold", "dce", "cse", "bnfold", "fuse", "ewfuse", "layout", "tile", "memplan",
+      "concat"]
 CONFIGS = ["O0", "O1", "O2", "O3"] + [f"O3,-{p}" for p in O3] + ["O3,tile=oc4,px32"]
 
 
@@ -105,16 +106,16 @@ def test_o3_launches_fewer_kernels(kiln, small, model):
 def test_disable_flag_is_the_minus_form(kiln, small):
     a, _ = run_json(kiln, small, "--disable", "fuse", "--disable", "cse")
     b, _ = run_json(kiln, small, "--passes", "O3,-fuse,-cse")
-    assert a["passes"] == b["passes"] == ["fold", "dce", "bnfold", "ewfuse", "layout", "tile",
-                                                "memplan", "concat"]
+    assert a["passes"] == b["passes"] == ["qconv", "fold", "dce", "bnfold", "ewfuse", "layout",
+                                          "tile", "memplan", "concat"]
     assert a["kernels"] == b["kernels"]
 
 
 def test_unknown_pass_lists_valid_names(kiln, small):
     proc = kiln_cli(kiln, "run", small, "--target", "cpu", "--no-cache", "--passes", "O3,fusee")
     assert proc.returncode == 1
-    assert ("unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse, ewfuse, layout, concat, tile, "
-            "memplan;" in proc.stderr)
+    assert ("unknown pass 'fusee' (valid: qconv, fold, dce, cse, bnfold, fuse, ewfuse, layout, "
+            "concat, tile, memplan;" in proc.stderr)
     assert proc.stderr.count("\n") == 1, proc.stderr
     proc = kiln_cli(kiln, "compile", small, "-o", small.with_suffix(".kiln"), "--disable", "fusee")
     assert proc.returncode == 1 and "unknown pass 'fusee'" in proc.stderr
@@ -138,7 +139,7 @@ def test_passes_are_part_of_the_cache_key(kiln, small, tmp_path):
     run = lambda *x: kiln_cli(kiln, "run", small, "--target", "cpu", "--iterations", "1",  # noqa
                               "--json", "--cache-dir", cache, *x)
     first = json.loads(run("--passes", "O3").stdout)
-    same = json.loads(run("--passes", "fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat").stdout)
+    same = json.loads(run("--passes", "qconv,fold,dce,cse,bnfold,fuse,ewfuse,layout,tile,memplan,concat").stdout)
     other = json.loads(run("--passes", "O0").stdout)
     assert first["cache"] == "miss" and same["cache"] == "hit" and other["cache"] == "miss"
     assert first["kernels"] == same["kernels"] == a["kernels"]
