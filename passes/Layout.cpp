@@ -71,8 +71,26 @@ private:
     Shape s = logical(v);
     return s.size() == 4 && s[1] % block_of(v) == 0;
   }
-  /// The channel block of `v`'s dtype.
-  int64_t block_of(const Value *v) const { return v->dtype == DType::f16 ? b_f16_ : b_; }
+  /// The channel block of `v`: b_, or for f16 b_f16_ when its channels are a multiple of it
+  /// (16 channels of f16 stay blocked by b_, half-width vectors, rather than NCHW).
+  int64_t block_of(const Value *v) const {
+    if (v->dtype != DType::f16 || b_f16_ == b_)
+      return b_;
+    Shape s = logical(v);
+    return s.size() == 4 && s[1] % b_f16_ == 0 ? b_f16_ : b_;
+  }
+  /// True when every blocked-capable operand and result of `n` has the block of its first
+  /// result (a Concat or Split across blocks of different sizes stays NCHW).
+  bool same_block(const Node &n) const {
+    const int64_t b = block_of(n.outputs[0]);
+    for (const Value *v : n.outputs)
+      if (block_of(v) != b)
+        return false;
+    for (const Value *v : n.inputs)
+      if (v && shape_numel(v->shape) != 1 && float_storage(v->dtype) && block_of(v) != b)
+        return false;
+    return true;
+  }
   Shape blocked_shape(const Value *v) const {
     const Shape &s = v->shape;
     const int64_t b = block_of(v);
@@ -122,7 +140,7 @@ private:
     if (n.outputs.size() != 1 && n.op != OpKind::Split)
       return false;
     const Value *y = n.outputs[0];
-    if (!blockable(y))
+    if (!blockable(y) || !same_block(n))
       return false;
     if (has_trait(n.op, OpTrait::Elementwise)) {
       if (n.op == OpKind::Cast)

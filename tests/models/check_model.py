@@ -31,9 +31,11 @@ Tolerance rules, chosen by the kind of model (detected from the graph):
   2**-8.9 of the channel's magnitude (0.33 on coordinates, 2e-4 on scores); kiln may round
   differently from both (e.g. accumulate in f32), so the rule allows twice that, plus margin.
 
-* --precision f16 / bf16 on an fp32 model: the fp16 rule against fp32 ORT; bf16 (8 significand
-  bits to f16's 11) with rtol and the channel fraction 8x wider (rtol 8e-2, 2**-4 of the
-  channel's magnitude).
+* --precision f16 / bf16 on an fp32 model: the fp16 rule against fp32 ORT, with the channel
+  fraction 2x wider for f16 (its convs accumulate in f16: every partial sum is rounded too) and
+  rtol and the channel fraction 8x wider for bf16 (8 significand bits to f16's 11). On uniform
+  noise input the raw outputs sit where this matters most; atol 5e-3 (scores move by a few
+  1e-3); tests/detect checks real images against the issue's bounds (3 px, 0.03 score).
 
 * int8 (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, ConvInteger or MatMulInteger
   in the graph): "within one quantisation step" with a measured noise floor.
@@ -217,11 +219,14 @@ def main(argv=None) -> int:
     if args.precision in ("f16", "bf16") and kind == "fp32":
         kind = "fp16"  # an fp32 model computed in a 16-bit type: the fp16 rule
     rtol = args.rtol if args.rtol is not None else {"fp32": 1e-3, "fp16": 1e-2, "int8": 1e-3}[kind]
-    # bf16 keeps 8 significand bits to f16's 11: the fp16 rule's bounds, 8x wider.
-    half_scale = 8.0 if bf16 else 1.0
+    # bf16 keeps 8 significand bits to f16's 11: the fp16 rule's bounds, 8x wider. --precision
+    # f16 also accumulates in f16 (each partial sum rounded): 2x wider.
+    half_scale = 8.0 if bf16 else 2.0 if args.precision == "f16" and kind == "fp16" else 1.0
     if bf16 and args.rtol is None:
         rtol *= half_scale
-    atol = args.atol if args.atol is not None else 1e-3
+    # A 16-bit --precision: scores may move by a few 1e-3 (the issue allows 0.03).
+    atol = args.atol if args.atol is not None else 5e-3 if args.precision in ("f16", "bf16") \
+        else 1e-3
 
     t0 = time.perf_counter()
     sess = ort_session(model)
