@@ -60,8 +60,9 @@ struct ConvTuning;
 
 struct LowerOptions {
   int vector_lanes_f32 = 16; ///< 16 with AVX-512, 8 with AVX2
-  /// The target computes f16 at full rate (codegen/Backend.h LoweringTarget::native_f16):
-  /// blocked f16 convs accumulate in f16 (ConvGeom::half).
+  /// The target computes f16 at full rate (codegen/Backend.h LoweringTarget::native_f16) and
+  /// the session asked for `--precision f16`: blocked f16 convs accumulate in f16
+  /// (ConvGeom::half). compile_graph leaves it off for fp16 models compiled as f32.
   bool native_f16 = false;
   /// The `tile` pass: register-blocked conv output tiles chosen per layer by a cost model
   /// (choose_conv_tiles), or with the sizes given (tile_oc output channels x tile_px pixels;

@@ -82,7 +82,11 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
       target.gpu ? 0 : target.vector_lanes_f32 * (target.native_f16 ? 2 : 1);
   run_graph_passes(g, passes, graph_options, report);
   CompileResult r;
-  r.program = lower(g, lower_options(target, passes, conv_tuning));
+  LowerOptions lo = lower_options(target, passes, conv_tuning);
+  // f16 accumulators are what --precision f16 asks for; an fp16 model keeps f32 sums (its
+  // exporter's numbers, as ONNX Runtime computes them).
+  lo.native_f16 = lo.native_f16 && pass_options.precision == DType::f16;
+  r.program = lower(g, lo);
   r.program.plan_memory = passes.has("memplan");
   run_program_passes(r.program, passes, pass_options, report);
 

@@ -107,7 +107,7 @@ def test_unknown_pass_is_one_error_line(tmp_path):
     img = ASSETS / sorted(p.name for p in ASSETS.glob("*.jpg"))[0]
     msg = fails_in_one_line("detect", BUNDLED, img, "--no-save", "--no-cache", "--passes",
                             "O3,fusee")
-    assert "unknown pass 'fusee' (valid: fold, dce, cse, bnfold, fuse," in msg, msg
+    assert "unknown pass 'fusee' (valid: qconv, fold, dce, cse, bnfold, precision, fuse," in msg, msg
     msg = fails_in_one_line("detect", BUNDLED, img, "--no-save", "--no-cache", "--disable", "fsue")
     assert "unknown pass 'fsue'" in msg, msg
     dataset = tmp_path / "data"
