@@ -99,6 +99,25 @@ std::vector<float> linspace(float lo, float hi, int n) {
   return v;
 }
 
+/// The assembly the backend writes for `k` (KILN_DUMP_LLVM into a temporary folder).
+std::string compiled_asm(const Kernel &k) {
+  auto dir = std::filesystem::temp_directory_path() / ("kiln_llvm_asm_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  setenv("KILN_DUMP_LLVM", dir.c_str(), 1);
+  be().compile({k});
+  unsetenv("KILN_DUMP_LLVM");
+  std::string text;
+  for (const auto &e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".s") {
+      std::ifstream f(e.path());
+      std::stringstream ss;
+      ss << f.rdbuf();
+      text += ss.str();
+    }
+  std::filesystem::remove_all(dir);
+  return text;
+}
+
 } // namespace
 
 TEST(LlvmBackend, TargetKeyIsDeterministic) {
@@ -639,25 +658,11 @@ TEST(LlvmBackend, Dot4IsExactAtEveryWidth) {
 TEST(LlvmBackend, Dot4UsesVpdpbusdWithAvx512Vnni) {
   if (!__builtin_cpu_supports("avx512vnni") || be().lowering_target().vector_lanes_f32 != 16)
     GTEST_SKIP() << "no AVX512-VNNI on this host";
-  auto dir =
-      std::filesystem::temp_directory_path() / ("kiln_llvm_dot4_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  setenv("KILN_DUMP_LLVM", dir.c_str(), 1);
   Kernel k = map_kernel(
       DType::i32, DType::i32, 16, 64,
       [](const std::vector<Expr> &x) { return dot4(x[0], x[1], x[2]); }, 3);
   k.name = "dot4_i32";
-  be().compile({k});
-  unsetenv("KILN_DUMP_LLVM");
-  std::string text;
-  for (const auto &e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".s") {
-      std::ifstream f(e.path());
-      std::stringstream ss;
-      ss << f.rdbuf();
-      text += ss.str();
-    }
-  std::filesystem::remove_all(dir);
+  std::string text = compiled_asm(k);
   EXPECT_NE(text.find("vpdpbusd"), std::string::npos);
   EXPECT_NE(text.find("zmm"), std::string::npos);
 }
@@ -763,25 +768,11 @@ TEST(LlvmBackend, PrepareForCodegenOutputRuns) {
 TEST(LlvmBackend, ScalarFmaLoopUsesZmmRegisters) {
   if (be().lowering_target().vector_lanes_f32 != 16)
     GTEST_SKIP() << "no AVX-512 on this host";
-  auto dir =
-      std::filesystem::temp_directory_path() / ("kiln_llvm_dump_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  setenv("KILN_DUMP_LLVM", dir.c_str(), 1);
   Kernel k = map_kernel(
       DType::f32, DType::f32, 1, 4096,
       [](const std::vector<Expr> &a) { return a[0] * a[1] + a[2]; }, 3);
   k.name = "fma_f32";
-  be().compile({k});
-  unsetenv("KILN_DUMP_LLVM");
-  std::string text;
-  for (const auto &e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".s") {
-      std::ifstream f(e.path());
-      std::stringstream ss;
-      ss << f.rdbuf();
-      text += ss.str();
-    }
-  std::filesystem::remove_all(dir);
+  std::string text = compiled_asm(k);
   EXPECT_NE(text.find("zmm"), std::string::npos);
   EXPECT_NE(text.find("vfmadd"), std::string::npos);
 }
