@@ -53,9 +53,9 @@ def build(nodes, graph_inputs, out_names, inits=(), opset=17, out_types=None):
     return m
 
 
-def op_model(op, ins, attrs=None, n_out=1, opset=17, out_types=None):
-    """A one-node model. `ins`: per op input, an array (a graph input), C(array) (an
-    initializer) or None (an absent optional input). Returns (model, feeds)."""
+def node_operands(ins):
+    """Input names, graph inputs, initializers and feeds of a one-node model's inputs: per
+    input an array (a graph input xI), C(array) (an initializer cI) or None (absent: "")."""
     names, graph_inputs, inits, feeds = [], [], [], {}
     for i, x in enumerate(ins):
         if x is None:
@@ -68,6 +68,13 @@ def op_model(op, ins, attrs=None, n_out=1, opset=17, out_types=None):
             names.append(f"x{i}")
             graph_inputs.append(vi(f"x{i}", a.dtype, list(a.shape)))
             feeds[f"x{i}"] = a
+    return names, graph_inputs, inits, feeds
+
+
+def op_model(op, ins, attrs=None, n_out=1, opset=17, out_types=None):
+    """A one-node model. `ins`: per op input, an array (a graph input), C(array) (an
+    initializer) or None (an absent optional input). Returns (model, feeds)."""
+    names, graph_inputs, inits, feeds = node_operands(ins)
     while names and names[-1] == "":
         names.pop()
     outs = [f"y{j}" for j in range(n_out)]
@@ -983,18 +990,7 @@ def _(rng):
 def qop_model(op, ins, out_dtype, out_shape, attrs=None, domain="com.microsoft"):
     """A one-node QOperator model; `ins` as for op_model. The output type is given: ONNX shape
     inference does not know the com.microsoft ops."""
-    names, graph_inputs, inits, feeds = [], [], [], {}
-    for i, x in enumerate(ins):
-        if x is None:
-            names.append("")
-        elif isinstance(x, C):
-            names.append(f"c{i}")
-            inits.append(init(f"c{i}", x.a))
-        else:
-            a = np.asarray(x)
-            names.append(f"x{i}")
-            graph_inputs.append(vi(f"x{i}", a.dtype, list(a.shape)))
-            feeds[f"x{i}"] = a
+    names, graph_inputs, inits, feeds = node_operands(ins)
     node = helper.make_node(op, names, ["y"], name=f"{op.lower()}0", domain=domain, **(attrs or {}))
     extra = {"com.microsoft": 1} if domain == "com.microsoft" else None
     m = make_model([node], graph_inputs, [vi("y", out_dtype, out_shape)], inits, 17, extra,
