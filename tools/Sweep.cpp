@@ -1,5 +1,7 @@
-// `kiln sweep`: pipelines x tuning variants x input shapes x targets, each compiled without the
-// cache, timed, and checked against the reference interpreter; a table, CSV, JSON and an SVG plot.
+// `kiln sweep`: pipelines x tuning variants x precisions x input shapes x targets, each compiled
+// without the
+// cache, timed, and checked against the (f32) reference interpreter; a table, CSV, JSON and an SVG
+// plot.
 #include "tools/Sweep.h"
 
 #include "frontend/OnnxImporter.h"
@@ -65,7 +67,7 @@ struct ShapeSet {
 };
 
 struct Row {
-  std::string pipeline, tuning, shape, target;
+  std::string pipeline, tuning, precision, shape, target;
   int kernels = 0;
   double compile_s = 0, median_ms = 0, p90_ms = 0;
   int64_t arena_bytes = 0, arena_lower_bound_bytes = 0;
@@ -206,13 +208,23 @@ std::string err_str(const Row &r) {
   return fmt::format("{:.2e}", *r.max_abs_err);
 }
 
-/// The configuration's name in messages and plot labels: "O3 1x3x640x640 cpu", with the
-/// tuning variant after the pipeline when the sweep compares them.
-std::string config_name(const Row &r, bool show_tuning) {
-  return r.pipeline + (show_tuning ? " " + r.tuning : "") + " " + r.shape + " " + r.target;
+/// Which optional axes the sweep compares: each one it does gets a column and a word in names.
+struct Axes {
+  bool tuning = false, precision = false;
+};
+
+/// The words a configuration's optional axes add to its name ("untuned f16").
+std::string axis_words(const std::string &tuning, const std::string &precision, Axes ax) {
+  return (ax.tuning ? " " + tuning : "") + (ax.precision ? " " + precision : "");
 }
 
-void print_table(const std::vector<Row> &rows, bool show_tuning) {
+/// The configuration's name in messages and plot labels: "O3 1x3x640x640 cpu", with the
+/// tuning variant and precision after the pipeline when the sweep compares them.
+std::string config_name(const Row &r, Axes ax) {
+  return r.pipeline + axis_words(r.tuning, r.precision, ax) + " " + r.shape + " " + r.target;
+}
+
+void print_table(const std::vector<Row> &rows, Axes ax) {
   std::vector<std::string> head = {"pipeline",  "input shape", "target",   "kernels", "compile s",
                                    "median ms", "p90 ms",      "arena MB", "max err"};
   std::vector<std::vector<std::string>> cells;
@@ -226,13 +238,18 @@ void print_table(const std::vector<Row> &rows, bool show_tuning) {
                      fmt::format("{:.3f}", r.p90_ms),
                      fmt::format("{:.2f}", r.arena_bytes / 1048576.0), err_str(r)});
   }
-  // The tuning variant as a second text column when the sweep compares them.
-  const size_t ntext = show_tuning ? 4 : 3;
-  if (show_tuning) {
-    head.insert(head.begin() + 1, "tuning");
+  // The tuning variant and precision as text columns after the pipeline when compared.
+  size_t ntext = 3;
+  auto add_column = [&](const char *name, std::string Row::*field) {
+    head.insert(head.begin() + 1 + (ntext - 3), name);
     for (size_t i = 0; i < rows.size(); ++i)
-      cells[i].insert(cells[i].begin() + 1, rows[i].tuning);
-  }
+      cells[i].insert(cells[i].begin() + 1 + (ntext - 3), rows[i].*field);
+    ++ntext;
+  };
+  if (ax.tuning)
+    add_column("tuning", &Row::tuning);
+  if (ax.precision)
+    add_column("precision", &Row::precision);
   const std::vector<size_t> w = column_widths(head, cells);
   auto line = [&](const std::vector<std::string> &v) {
     std::string s = "|";
@@ -249,7 +266,7 @@ void print_table(const std::vector<Row> &rows, bool show_tuning) {
     line(row);
   for (const Row &r : rows)
     if (!r.error.empty())
-      fmt::print("{}: {}\n", config_name(r, show_tuning), r.error);
+      fmt::print("{}: {}\n", config_name(r, ax), r.error);
 }
 
 std::string csv_field(const std::string &s) {
@@ -262,12 +279,13 @@ std::string csv_field(const std::string &s) {
 }
 
 std::string to_csv(const std::vector<Row> &rows) {
-  std::string s = "pipeline,tuning,input_shape,target,kernels,compile_s,median_ms,p90_ms,arena_mb,"
-                  "arena_lower_bound_mb,max_abs_err,error\n";
+  std::string s =
+      "pipeline,tuning,precision,input_shape,target,kernels,compile_s,median_ms,p90_ms,arena_mb,"
+      "arena_lower_bound_mb,max_abs_err,error\n";
   for (const Row &r : rows) {
     bool ok = r.error.empty();
     s += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.pipeline), r.tuning,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.pipeline), r.tuning, r.precision,
         csv_field(r.shape), csv_field(r.target), ok ? std::to_string(r.kernels) : "",
         ok ? fmt::format("{:.4f}", r.compile_s) : "", ok ? fmt::format("{:.4f}", r.median_ms) : "",
         ok ? fmt::format("{:.4f}", r.p90_ms) : "",
@@ -283,6 +301,7 @@ nlohmann::json to_json(const SweepArgs &a, const std::vector<Row> &rows) {
   for (const Row &r : rows) {
     nlohmann::json j = {{"pipeline", r.pipeline},
                         {"tuning", r.tuning},
+                        {"precision", r.precision},
                         {"input_shape", r.shape},
                         {"target", r.target}};
     if (!r.error.empty()) {
@@ -336,7 +355,7 @@ std::string tick_label(double v, double step) {
   return fmt::format("{:.{}f}", v, std::min(decimals, 6));
 }
 
-std::string to_svg(const std::string &model, const std::vector<Row> &rows, bool show_tuning) {
+std::string to_svg(const std::string &model, const std::vector<Row> &rows, Axes ax) {
   std::vector<const Row *> pts;
   for (const Row &r : rows)
     if (r.error.empty())
@@ -403,15 +422,15 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows, bool 
     taken.push_back({px - 6, py - 6, px + 6, py + 6});
     s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: "
                      "{:.3f} ms, {:.2f} MB</title></circle>\n",
-                     px, py, color(r->pipeline), xml_escape(config_name(*r, show_tuning)),
-                     r->median_ms, r->arena_bytes / 1048576.0);
+                     px, py, color(r->pipeline), xml_escape(config_name(*r, ax)), r->median_ms,
+                     r->arena_bytes / 1048576.0);
   }
   // Labels: the first spot around the point (right, left, then further up or down) that
   // overlaps no point or earlier label and stays inside the plot; width estimated from the
   // character count of an 11 px sans-serif font.
   for (const Row *r : pts) {
     double px = X(r->arena_bytes / 1048576.0), py = Y(r->median_ms);
-    std::string label = config_name(*r, show_tuning);
+    std::string label = config_name(*r, ax);
     double w = 6.3 * static_cast<double>(label.size()), h = 12;
     Box best{px + 8, py - 6, px + 8 + w, py + 6};
     bool found = false;
@@ -449,7 +468,8 @@ std::string to_svg(const std::string &model, const std::vector<Row> &rows, bool 
 
 CLI::App *add_sweep_command(CLI::App &app, SweepArgs &a) {
   auto *sweep = app.add_subcommand(
-      "sweep", "compile and time every pipeline x input shape x target; table, CSV, JSON, plot");
+      "sweep", "compile and time every pipeline x precision x input shape x target; table, CSV, "
+               "JSON, plot");
   sweep->add_option("model", a.model, "model.onnx")->required();
   sweep->add_option("--passes", a.passes, "pipelines separated by ';' (\"O0;O3,-fuse\")")
       ->capture_default_str();
@@ -460,6 +480,9 @@ CLI::App *add_sweep_command(CLI::App &app, SweepArgs &a) {
   sweep->add_option("--tuning", a.tuning,
                     "conv tile variants separated by ';': tuned (the tuning database from 'kiln "
                     "tune'), untuned (the cost model)");
+  sweep->add_option("--precision", a.precisions,
+                    "what the conv network computes in, separated by ',': f32, f16, bf16 (the "
+                    "max error is against the f32 reference)");
   sweep->add_option("--tuning-db", a.tuning_db,
                     "tuning database (default: tuning.json in the cache folder)");
   sweep->add_option("--iterations", a.iterations, "timed runs per configuration")
@@ -484,37 +507,47 @@ int cmd_sweep(const SweepArgs &a) {
     throw Error("--passes: no pipeline given (e.g. \"O0;O3\")");
   if (targets.empty())
     throw Error("--target: no target given (e.g. cpu)");
-  const bool show_tuning = !a.tuning.empty();
+  const Axes ax{!a.tuning.empty(), !a.precisions.empty()};
   std::vector<std::string> tunings =
-      show_tuning ? split(a.tuning, ';') : std::vector<std::string>{"tuned"};
+      ax.tuning ? split(a.tuning, ';') : std::vector<std::string>{"tuned"};
   for (const std::string &t : tunings)
     if (t != "tuned" && t != "untuned")
       throw Error("--tuning '" + t + "': expected tuned or untuned");
   if (tunings.empty())
     throw Error("--tuning: no variant given (e.g. \"untuned;tuned\")");
+  std::vector<std::string> precisions =
+      ax.precision ? split(a.precisions, ',') : std::vector<std::string>{"f32"};
+  if (precisions.empty())
+    throw Error("--precision: no precision given (e.g. f32,f16)");
 
-  // Every pipeline and target is checked before any work: a typo fails at once, in one line.
-  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<Session>> sessions;
+  // Every pipeline, precision and target is checked before any work: a typo or a precision the
+  // CPU lacks fails at once, in one line.
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<Key, std::unique_ptr<Session>> sessions;
   std::vector<TensorInfo> infos;
   for (const std::string &t : targets)
     for (const std::string &p : pipelines)
-      for (const std::string &tu : tunings) {
-        SessionFlags f; // every configuration compiles afresh: the cache would time a load
-        f.passes = p;
-        f.target = t;
-        f.threads = a.threads;
-        f.no_cache = true;
-        f.tuning_db = a.tuning_db;
-        f.no_tuning = tu == "untuned";
-        Result<Session> s = Session::open(a.model, session_options(f));
-        if (!s)
-          throw Error("--passes '" + p + "' --target " + t + ": " + s.error());
-        infos = s->inputs();
-        sessions[{p, tu, t}] = std::make_unique<Session>(std::move(*s));
-      }
+      for (const std::string &tu : tunings)
+        for (const std::string &pr : precisions) {
+          SessionFlags f; // every configuration compiles afresh: the cache would time a load
+          f.passes = p;
+          f.target = t;
+          f.threads = a.threads;
+          f.no_cache = true;
+          f.tuning_db = a.tuning_db;
+          f.no_tuning = tu == "untuned";
+          f.precision = pr;
+          Result<Session> s = Session::open(a.model, session_options(f));
+          if (!s)
+            throw Error("--passes '" + p + "'" + (ax.precision ? " --precision " + pr : "") +
+                        " --target " + t + ": " + s.error());
+          infos = s->inputs();
+          sessions[{p, tu, pr, t}] = std::make_unique<Session>(std::move(*s));
+        }
   std::vector<ShapeSet> sets = parse_shape_sets(a, infos);
 
-  size_t total = pipelines.size() * tunings.size() * targets.size() * sets.size(), done = 0;
+  const size_t per_set = pipelines.size() * tunings.size() * precisions.size() * targets.size();
+  size_t total = per_set * sets.size(), done = 0;
   Progress progress(total);
   std::vector<Row> rows;
   bool failed = false;
@@ -522,38 +555,40 @@ int cmd_sweep(const SweepArgs &a) {
     std::vector<Tensor> inputs = make_inputs(set, infos, a);
     std::optional<std::vector<Tensor>> want; // one reference run per shape set
     std::vector<Bound> bound;
-    bound.reserve(pipelines.size() * tunings.size() * targets.size());
+    bound.reserve(per_set);
     for (const std::string &p : pipelines)
       for (const std::string &tu : tunings)
-        for (const std::string &t : targets) {
-          std::string what = p + (show_tuning ? " " + tu : "") + " " + set.label + " " + t;
-          // One log line per configuration when stderr is no terminal.
-          auto stage = [&](const std::string &st) {
-            progress.status(done, what + ": " + st, st == "compiling...");
-          };
-          bound.push_back(Bound{sessions[{p, tu, t}].get(), {}, {}, {}, rows.size()});
-          Row r;
-          try {
-            if (!a.no_check && !want) {
-              stage("reference...");
-              ImportOptions io;
-              for (const auto &[name, shape] : set.shapes)
-                io.input_shapes[name] = shape;
-              want = run_reference(*import_onnx(a.model, io), inputs);
+        for (const std::string &pr : precisions)
+          for (const std::string &t : targets) {
+            std::string what = p + axis_words(tu, pr, ax) + " " + set.label + " " + t;
+            // One log line per configuration when stderr is no terminal.
+            auto stage = [&](const std::string &st) {
+              progress.status(done, what + ": " + st, st == "compiling...");
+            };
+            bound.push_back(Bound{sessions[{p, tu, pr, t}].get(), {}, {}, {}, rows.size()});
+            Row r;
+            try {
+              if (!a.no_check && !want) {
+                stage("reference...");
+                ImportOptions io;
+                for (const auto &[name, shape] : set.shapes)
+                  io.input_shapes[name] = shape;
+                want = run_reference(*import_onnx(a.model, io), inputs);
+              }
+              r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, stage);
+            } catch (const std::exception &e) {
+              r = Row{};
+              r.error = one_line(e.what());
+              failed = true;
             }
-            r = prepare_config(bound.back(), infos, inputs, want ? &*want : nullptr, a, stage);
-          } catch (const std::exception &e) {
-            r = Row{};
-            r.error = one_line(e.what());
-            failed = true;
+            r.pipeline = p;
+            r.tuning = tu;
+            r.precision = pr;
+            r.shape = set.label;
+            r.target = t;
+            rows.push_back(std::move(r));
+            ++done;
           }
-          r.pipeline = p;
-          r.tuning = tu;
-          r.shape = set.label;
-          r.target = t;
-          rows.push_back(std::move(r));
-          ++done;
-        }
     failed = !time_rounds(bound, rows, a, [&](size_t k, size_t n) {
       progress.status(done - 1,
                       set.label + ": " +
@@ -566,11 +601,11 @@ int cmd_sweep(const SweepArgs &a) {
   if (!a.csv.empty())
     write_text_file(a.csv, to_csv(rows));
   if (!a.plot.empty())
-    write_text_file(a.plot, to_svg(a.model, rows, show_tuning));
+    write_text_file(a.plot, to_svg(a.model, rows, ax));
   if (a.json)
     std::cout << to_json(a, rows).dump(2) << "\n";
   else
-    print_table(rows, show_tuning);
+    print_table(rows, ax);
   return failed ? 1 : 0;
 }
 

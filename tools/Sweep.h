@@ -1,11 +1,13 @@
 #pragma once
 /// `kiln sweep`: compiles and times every combination of pass pipelines, tuned or untuned conv
-/// tiles, input shapes and targets in one run, checks each against the reference interpreter, and
+/// tiles, precisions, input shapes and targets in one run, checks each against the (f32)
+/// reference interpreter, and
 /// prints a table (optionally CSV, JSON and an SVG plot of latency against arena size).
 ///
 ///   kiln sweep yolov8n.onnx --passes "O0;O1;O2;O3;O3,-fuse" --input-shape
 ///   "1x3x320x320;1x3x640x640"
 ///   kiln sweep yolov8n.onnx --tuning "untuned;tuned"          # after kiln tune yolov8n.onnx
+///   kiln sweep yolov8n.onnx --precision f32,f16,bf16
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +28,9 @@ struct SweepArgs {
   /// Conv tiling variants separated by ';': "tuned" (the tuning database, `kiln tune`) and
   /// "untuned" (the cost model). Empty: tuned, with no tuning column in the table.
   std::string tuning;
+  /// What the conv network computes in, separated by ',' (f32, f16, bf16). Empty: f32, with
+  /// no precision column in the table.
+  std::string precisions;
   std::string tuning_db; ///< --tuning-db ("": tuning.json in the cache folder)
   int iterations = 10, warmup = 1, threads = 0;
   uint32_t seed = 0;

@@ -278,6 +278,26 @@ namespace {
 
 std::string fixed(double v) { return fmt::format("{:.4f}", v); }
 
+/// --precision "f16" or "f32,f16,bf16": the precisions to evaluate, f32 first whenever a lower
+/// one is asked for (its mAP is what the others' deltas are taken from).
+std::vector<std::string> validate_precisions(const std::string &spec) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= spec.size();) {
+    size_t e = std::min(spec.find(',', at), spec.size());
+    std::string p = spec.substr(at, e - at);
+    if (p.empty())
+      throw Error("--precision '" + spec + "': an empty name (e.g. f32,f16)");
+    if (std::find(out.begin(), out.end(), p) == out.end())
+      out.push_back(p);
+    at = e + 1;
+  }
+  auto f32 = std::find(out.begin(), out.end(), "f32");
+  if (f32 != out.end())
+    out.erase(f32);
+  out.insert(out.begin(), "f32");
+  return out;
+}
+
 } // namespace
 
 int cmd_validate(const ValidateArgs &a) {
@@ -290,7 +310,16 @@ int cmd_validate(const ValidateArgs &a) {
   if (images.empty())
     throw Error("--dataset '" + a.dataset + "': no images under " + images_dir.string());
 
-  Session s = open_detect_session(a.model, a.session);
+  // One session per precision, all compiled before the first image (a precision the CPU lacks
+  // fails here, in one line).
+  std::vector<std::string> precisions = validate_precisions(a.session.precision);
+  std::vector<Session> sessions;
+  for (const std::string &p : precisions) {
+    SessionFlags f = a.session;
+    f.precision = p;
+    sessions.push_back(open_detect_session(a.model, f));
+  }
+  const Session &s = sessions.front();
   ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(a.model), a.head);
   DecodeOptions opt{a.conf, a.iou, a.max_det};
 
@@ -324,11 +353,15 @@ int cmd_validate(const ValidateArgs &a) {
     ort_note = "not available (no Python with onnxruntime; see --ort-python)";
   }
 
-  std::vector<ImageEval> kiln_eval(images.size()), ort_eval(images.size());
+  // kiln_eval[k]: the detections of precision k.
+  std::vector<std::vector<ImageEval>> kiln_eval(precisions.size(),
+                                                std::vector<ImageEval>(images.size()));
+  std::vector<ImageEval> ort_eval(images.size());
   std::vector<Letterbox> boxes(images.size());
   std::vector<NamedTensor> outputs;
   Progress progress(images.size(), "images", "img");
-  double t0 = now_s(), run_s = 0;
+  double t0 = now_s();
+  std::vector<double> run_s(precisions.size(), 0.0);
   for (size_t i = 0; i < images.size(); ++i) {
     Image img = load_image(images[i].path);
     fs::path rel = fs::path(images[i].path).lexically_relative(images_dir);
@@ -338,11 +371,15 @@ int cmd_validate(const ValidateArgs &a) {
     if (!python.empty()) {
       write_npy((tmp / "in" / fmt::format("{:08d}.npy", i)).string(), to_tensor(input));
     }
-    double r0 = now_s();
-    if (Status st = s.run({{m.input_name, input}}, outputs); !st)
-      throw Error(images[i].path + ": " + st.error());
-    run_s += now_s() - r0;
-    kiln_eval[i] = {decode(m, to_floats(outputs[m.output_index].tensor), opt, boxes[i]), truth};
+    for (size_t k = 0; k < sessions.size(); ++k) {
+      double r0 = now_s();
+      outputs.clear(); // the sessions' output types may differ
+      if (Status st = sessions[k].run({{m.input_name, input}}, outputs); !st)
+        throw Error(images[i].path + ": " + st.error());
+      run_s[k] += now_s() - r0;
+      kiln_eval[k][i] = {decode(m, to_floats(outputs[m.output_index].tensor), opt, boxes[i]),
+                         truth};
+    }
     ort_eval[i].truth = std::move(truth);
     progress.bar(i + 1);
   }
@@ -366,7 +403,11 @@ int cmd_validate(const ValidateArgs &a) {
     }
   }
 
-  Metrics km = evaluate(kiln_eval, a.pr_conf);
+  std::vector<Metrics> kms;
+  for (const std::vector<ImageEval> &e : kiln_eval)
+    kms.push_back(evaluate(e, a.pr_conf));
+  const Metrics &km = kms.front();
+  auto images_per_s = [&](size_t k) { return run_s[k] > 0 ? images.size() / run_s[k] : 0.0; };
   std::optional<Metrics> om;
   if (!python.empty())
     om = evaluate(ort_eval, a.pr_conf);
@@ -389,7 +430,21 @@ int cmd_validate(const ValidateArgs &a) {
                         {"iou", a.iou},
                         {"pr_conf", a.pr_conf},
                         {"kiln", metrics_json(km)},
-                        {"kiln_images_per_s", run_s > 0 ? images.size() / run_s : 0.0}};
+                        {"kiln_images_per_s", images_per_s(0)}};
+    if (precisions.size() > 1) {
+      // Every precision's metrics and their change from f32 (always evaluated, first).
+      nlohmann::json by = nlohmann::json::array();
+      for (size_t k = 0; k < precisions.size(); ++k) {
+        nlohmann::json e = metrics_json(kms[k]);
+        e["precision"] = precisions[k];
+        e["images_per_s"] = images_per_s(k);
+        e["delta_map50"] = kms[k].map50 - kms[0].map50;
+        e["delta_map50_95"] = kms[k].map50_95 - kms[0].map50_95;
+        by.push_back(e);
+      }
+      j["kiln"]["precision"] = precisions[0];
+      j["by_precision"] = by;
+    }
     j["onnxruntime"] = om ? metrics_json(*om) : nlohmann::json(nullptr);
     if (om)
       j["onnxruntime_version"] = ort_version;
@@ -402,17 +457,39 @@ int cmd_validate(const ValidateArgs &a) {
              "at score > {:g}, IoU 0.5\n",
              fs::path(a.model).filename().string(), a.dataset, images.size(), km.truth, km.classes,
              head_name(m.head), a.conf, a.iou, a.pr_conf);
-  std::string ort_head = om ? ort_version : "ONNX Runtime";
-  fmt::print("  {:<14} {:>12} {:>20}\n", "", "Kiln (" + a.session.target + ")", ort_head);
-  auto row = [&](const char *name, double k, std::optional<double> o) {
-    fmt::print("  {:<14} {:>12} {:>20}\n", name, fixed(k), o ? fixed(*o) : "-");
+  // Columns: Kiln per precision (with its change from f32 after each low precision), then ORT.
+  std::vector<std::string> head;
+  for (const std::string &p : precisions) {
+    head.push_back("Kiln " + (precisions.size() > 1 ? p + " " : "") + "(" + a.session.target + ")");
+    if (p != precisions.front())
+      head.push_back("delta " + p);
+  }
+  head.push_back(om ? ort_version : "ONNX Runtime");
+  std::string line = fmt::format("  {:<14}", "");
+  for (const std::string &h : head)
+    line += fmt::format(" {:>{}}", h, std::max<size_t>(12, h.size()));
+  fmt::print("{}\n", line);
+  auto row = [&](const char *name, double Metrics::*field) {
+    std::vector<std::string> cells;
+    for (size_t k = 0; k < kms.size(); ++k) {
+      cells.push_back(fixed(kms[k].*field));
+      if (k > 0)
+        cells.push_back(fmt::format("{:+.4f}", kms[k].*field - kms[0].*field));
+    }
+    cells.push_back(om ? fixed((*om).*field) : "-");
+    std::string l = fmt::format("  {:<14}", name);
+    for (size_t c = 0; c < cells.size(); ++c)
+      l += fmt::format(" {:>{}}", cells[c], std::max<size_t>(12, head[c].size()));
+    fmt::print("{}\n", l);
   };
-  row("mAP@0.5", km.map50, om ? std::optional(om->map50) : std::nullopt);
-  row("mAP@0.5:0.95", km.map50_95, om ? std::optional(om->map50_95) : std::nullopt);
-  row("precision", km.precision, om ? std::optional(om->precision) : std::nullopt);
-  row("recall", km.recall, om ? std::optional(om->recall) : std::nullopt);
-  fmt::print("  Kiln: {:.1f} img/s inference, {:.1f} s in all\n",
-             run_s > 0 ? images.size() / run_s : 0.0, kiln_wall);
+  row("mAP@0.5", &Metrics::map50);
+  row("mAP@0.5:0.95", &Metrics::map50_95);
+  row("precision", &Metrics::precision);
+  row("recall", &Metrics::recall);
+  for (size_t k = 0; k < precisions.size(); ++k)
+    fmt::print("  Kiln{}: {:.1f} img/s inference\n",
+               precisions.size() > 1 ? " " + precisions[k] : std::string(), images_per_s(k));
+  fmt::print("  Kiln: {:.1f} s in all (reading, inference, decode)\n", kiln_wall);
   if (!om)
     fmt::print("  ONNX Runtime: {}\n", ort_note);
   return 0;

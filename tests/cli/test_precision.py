@@ -5,6 +5,7 @@ graph; unknown names and CPUs without AVX512-FP16 get one-line errors.
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -105,3 +106,39 @@ def test_bad_precisions_are_one_line_errors(kiln, tmp_path):
     assert proc.returncode != 0
     assert "precision f16 needs a CPU with AVX512-FP16" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_sweep_compares_precisions_against_the_f32_reference(kiln, tmp_path):
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net().SerializeToString())
+    precisions = ["f32", "bf16"] + (["f16"] if has_avx512fp16() else [])
+    csv_file = tmp_path / "sweep.csv"
+    proc = kiln_cli(kiln, "sweep", model, "--precision", ",".join(precisions), "--iterations", "2",
+                    "--threads", "1", "--json", "--csv", csv_file)
+    assert proc.returncode == 0, proc.stderr
+    configs = json.loads(proc.stdout)["configs"]
+    assert [c["precision"] for c in configs] == precisions
+    err = {c["precision"]: c["max_abs_err"] for c in configs}
+    # Softmax probabilities over 1024 pixels (~1e-3 each): f32 matches the reference to float
+    # rounding, the 16-bit networks are off by their own rounding (errors ~3e-6 here) and no more.
+    assert err["f32"] < 1e-7, err
+    assert 1e-7 < err["bf16"] < 1e-4, err
+    if "f16" in err:
+        assert 1e-7 < err["f16"] < 1e-4, err
+    assert [r["precision"] for r in csv.DictReader(csv_file.open())] == precisions
+
+    table = kiln_cli(kiln, "sweep", model, "--precision", "f32,bf16", "--iterations", "1",
+                     "--threads", "1", "--no-check")
+    assert table.returncode == 0, table.stderr
+    head = table.stdout.splitlines()[0]
+    assert head.startswith("| pipeline | precision | input shape"), head
+
+
+def test_sweep_rejects_an_unknown_precision_before_any_work(kiln, tmp_path):
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net().SerializeToString())
+    proc = kiln_cli(kiln, "sweep", model, "--precision", "f32,f8")
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "f8" in lines[0], proc.stderr
+    assert "compiling" not in proc.stderr

@@ -294,6 +294,27 @@ def test_validate_matches_onnxruntime_per_model(work, cache_dir):
     print("\n".join(rows))
 
 
+def test_validate_reports_each_precision_with_its_delta_to_f32(cache_dir):
+    """`validate --precision f16` (bf16 on CPUs without AVX512-FP16) evaluates f32 too and
+    reports each precision's mAP and its change from f32: within 0.03 mAP50-95 on coco8."""
+    coco8 = IMAGES / "coco8"
+    if not coco8.is_dir():
+        pytest.skip(f"{coco8} not found")
+    low = "f16" if has_avx512fp16() else "bf16"
+    j = kiln_json("validate", BUNDLED, "--dataset", coco8, "--cache-dir", cache_dir,
+                  "--no-ort", "--precision", low)
+    by = {e["precision"]: e for e in j["by_precision"]}
+    assert list(by) == ["f32", low], j
+    assert j["kiln"]["precision"] == "f32"
+    assert by["f32"]["map50_95"] == j["kiln"]["map50_95"]
+    for key in ("map50", "map50_95"):
+        assert by[low]["delta_" + key] == pytest.approx(by[low][key] - by["f32"][key], abs=1e-12)
+    assert 0.2 < by[low]["map50_95"] < 1 and abs(by[low]["delta_map50_95"]) <= 0.03, by
+    assert by[low]["images_per_s"] > 0
+    print(f"yolox_nano coco8 mAP50-95 f32 {by['f32']['map50_95']:.4f}, {low} "
+          f"{by[low]['map50_95']:.4f} ({by[low]['delta_map50_95']:+.4f})")
+
+
 def coco_map(images):
     """COCO-style mAP@0.5 and mAP@0.5:0.95: per image, detections by score take the best unmatched
     same-class truth box with IoU >= t; per class, 101-point interpolated precision."""
