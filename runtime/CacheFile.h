@@ -3,15 +3,18 @@
 ///
 ///   offset 0    header (192 bytes, little-endian):
 ///                 magic "\x89KILN\r\n\x1a", u32 format version, u32 section count,
-///                 u64 file size, 32-byte key (SHA-256), u64 header checksum (over the header
-///                 with this field zero), u64 body checksum (every byte after the header),
-///                 3 x {char name[16], u64 offset, u64 size, u64 checksum}
+///                 u64 file size, 16-byte key (XXH3-128), 16 bytes zero, u64 header checksum
+///                 (XXH3-64 over the header with this field zero), u64 body checksum (every
+///                 byte after the header), 3 x {char name[16], u64 offset, u64 size, u64
+///                 checksum}
 ///   offset 256  section "manifest": JSON (kernels, buffers, launches, target, compiler)
 ///               section "object":   relocatable object code, one symbol per kernel
 ///               section "weights":  the weights block, 64-byte aligned, used in place (mmap)
 ///
-/// Every section starts 64-byte aligned. Loading checks size, magic, version, key and all
-/// checksums before anything is trusted; the caller checks the manifest's target and compiler.
+/// Every section starts 64-byte aligned. Loading checks size, magic, version, key and the
+/// checksums (one pass over the body; the section checksums only name the damaged section of a
+/// file that failed it) before anything is trusted; the caller checks the manifest's target and
+/// compiler. Version 1 files (SHA-256 keys) are "stale": the session compiles afresh.
 #include "runtime/Hash.h"
 
 #include <cstdint>
@@ -24,7 +27,7 @@
 
 namespace kiln {
 
-constexpr uint32_t kCacheFormatVersion = 1;
+constexpr uint32_t kCacheFormatVersion = 2;
 
 /// Why a cache file cannot be used. kind: "corrupt" (damaged), "stale" (another format or
 /// compiler or key), "foreign" (not a .kiln file, or built for another target).

@@ -135,7 +135,7 @@ struct Session::Impl {
   /// imports the model, and one that loaded its schedule drops both (model_bytes() reads the
   /// file again, checking its hash, when another shape must be compiled).
   std::string model_bytes_;
-  std::string model_sha;
+  std::string model_hash; ///< XXH3-128 of the model file, hex
   std::unique_ptr<Graph> graph;
   std::vector<TensorInfo> inputs, outputs;
   std::string cache_dir; ///< "" when the cache is off
@@ -168,9 +168,9 @@ struct Session::Impl {
 };
 
 Digest Session::Impl::key_for(const std::string &sig) const {
-  Sha256 h;
-  h.field("kiln-cache-key v1");
-  h.field(model_sha);
+  Hasher h;
+  h.field("kiln-cache-key v2");
+  h.field(model_hash);
   h.field(sig);
   h.field(passes.str());
   if (precision != DType::f32) // f32 keys stay what they were before precisions existed
@@ -284,7 +284,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                       {"pipeline", passes.str()},
                       {"precision", std::string(dtype_name(precision))},
                       {"key", digest_hex(key)},
-                      {"model", {{"path", fs::absolute(path).string()}, {"sha256", model_sha}}},
+                      {"model", {{"path", fs::absolute(path).string()}, {"xxh3_128", model_hash}}},
                       {"inputs", infos_to_json(e->inputs)},
                       {"outputs", infos_to_json(e->outputs)},
                       {"schedule", schedule_to_json(e->exec->desc())}};
@@ -300,9 +300,7 @@ const std::string &Session::Impl::model_bytes() {
   std::string bytes;
   if (!read_whole_file(path, bytes))
     throw Error(path + ": cannot read the model");
-  Sha256 h;
-  h.update(bytes);
-  if (digest_hex(h.finish()) != model_sha)
+  if (digest_hex(hash128(bytes.data(), bytes.size())) != model_hash)
     throw Error(path + ": the model file changed since the session opened it; open it again");
   model_bytes_ = std::move(bytes);
   return model_bytes_;
@@ -318,9 +316,9 @@ void Session::Impl::drop_model() {
 std::string Session::Impl::model_index_file() const {
   if (cache_dir.empty())
     return "";
-  Sha256 h;
-  h.field("kiln-model-index v1");
-  h.field(model_sha);
+  Hasher h;
+  h.field("kiln-model-index v2");
+  h.field(model_hash);
   for (const auto &[name, shape] : opt.input_shapes) {
     h.field(name);
     for (int64_t d : shape)
@@ -497,9 +495,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       auto t0 = Clock::now();
       if (!read_whole_file(path, s.model_bytes_))
         return Status::failure(path + ": cannot read the model");
-      Sha256 h;
-      h.update(s.model_bytes_);
-      s.model_sha = digest_hex(h.finish());
+      s.model_hash = digest_hex(hash128(s.model_bytes_.data(), s.model_bytes_.size()));
       s.cache_dir = options.use_cache
                         ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir)
                         : "";

@@ -7,7 +7,7 @@ cd "$root"
 
 debs=(build-essential cmake ninja-build pkg-config xz-utils
       libprotobuf-dev protobuf-compiler libonnx-dev
-      libfmt-dev libcli11-dev nlohmann-json3-dev libstb-dev
+      libfmt-dev libcli11-dev nlohmann-json3-dev libstb-dev libxxhash-dev
       llvm-15-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
       libgtest-dev libgmock-dev libbenchmark-dev
