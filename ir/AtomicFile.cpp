@@ -63,4 +63,19 @@ void write_text_file(const std::string &path, std::string_view text) {
   });
 }
 
+bool read_whole_file(const std::string &path, std::string &out) {
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return false;
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  bool ok = !ec;
+  if (ok) {
+    out.resize(n);
+    ok = std::fread(out.data(), 1, n, f) == n;
+  }
+  std::fclose(f);
+  return ok;
+}
+
 } // namespace kiln

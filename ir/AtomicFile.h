@@ -23,4 +23,8 @@ void write_file_atomically_fd(const std::string &path, const std::function<bool(
 /// write_file_atomically with `text` as the whole content.
 void write_text_file(const std::string &path, std::string_view text);
 
+/// The file in one read into a string of its size (no stream buffer copies); false when it
+/// cannot be read.
+bool read_whole_file(const std::string &path, std::string &out);
+
 } // namespace kiln

@@ -66,15 +66,20 @@ std::vector<TensorInfo> infos_from_json(const nlohmann::json &a) {
 }
 
 /// Writes the model index (Session::Impl::model_index_file) atomically; a failure only costs
-/// an import next time, so it is silent.
-void write_model_index(const std::string &file, const std::vector<TensorInfo> &inputs,
+/// an import next time, so it is silent. The model's path and hash and the compiler tell
+/// `kiln cache prune` (runtime/CacheFolder.h) when nothing can reach the index any more.
+void write_model_index(const std::string &file, const std::string &model,
+                       const std::string &model_hash, const std::vector<TensorInfo> &inputs,
                        const std::vector<TensorInfo> &outputs) {
   std::error_code ec;
   fs::create_directories(fs::path(file).parent_path(), ec);
   try {
-    write_text_file(
-        file, nlohmann::json{{"inputs", infos_to_json(inputs)}, {"outputs", infos_to_json(outputs)}}
-                  .dump());
+    write_text_file(file, nlohmann::json{{"model", fs::absolute(model).lexically_normal().string()},
+                                         {"model_xxh3_128", model_hash},
+                                         {"compiler", compiler_identity()},
+                                         {"inputs", infos_to_json(inputs)},
+                                         {"outputs", infos_to_json(outputs)}}
+                              .dump());
   } catch (const Error &) {
   }
 }
@@ -91,22 +96,6 @@ bool is_kiln_file(const std::string &path) {
   char magic[8] = {};
   f.read(magic, sizeof magic);
   return f && std::memcmp(magic, "\x89KILN\r\n\x1a", 8) == 0;
-}
-
-/// The file in one read into a string of its size (no stream buffer copies).
-bool read_whole_file(const std::string &path, std::string &out) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    return false;
-  std::error_code ec;
-  auto n = fs::file_size(path, ec);
-  bool ok = !ec;
-  if (ok) {
-    out.resize(n);
-    ok = std::fread(out.data(), 1, n, f) == n;
-  }
-  std::fclose(f);
-  return ok;
 }
 
 } // namespace
@@ -277,17 +266,19 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                                         std::move(loaded));
   }
   e->key = key;
-  nlohmann::json m = {{"format", "kiln-schedule"},
-                      {"release", compiler_release()},
-                      {"compiler", compiler_identity()},
-                      {"target", target},
-                      {"pipeline", passes.str()},
-                      {"precision", std::string(dtype_name(precision))},
-                      {"key", digest_hex(key)},
-                      {"model", {{"path", fs::absolute(path).string()}, {"xxh3_128", model_hash}}},
-                      {"inputs", infos_to_json(e->inputs)},
-                      {"outputs", infos_to_json(e->outputs)},
-                      {"schedule", schedule_to_json(e->exec->desc())}};
+  nlohmann::json m = {
+      {"format", "kiln-schedule"},
+      {"release", compiler_release()},
+      {"compiler", compiler_identity()},
+      {"target", target},
+      {"pipeline", passes.str()},
+      {"precision", std::string(dtype_name(precision))},
+      {"key", digest_hex(key)},
+      {"model",
+       {{"path", fs::absolute(path).lexically_normal().string()}, {"xxh3_128", model_hash}}},
+      {"inputs", infos_to_json(e->inputs)},
+      {"outputs", infos_to_json(e->outputs)},
+      {"schedule", schedule_to_json(e->exec->desc())}};
   e->manifest = m.dump();
   stats.compile_ms = ms_since(t0);
   stats.load_ms = 0;
@@ -531,7 +522,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
         s.outputs = infos_of(s.graph->outputs());
         s.stats.imported = true;
         if (!index.empty())
-          write_model_index(index, s.inputs, s.outputs);
+          write_model_index(index, path, s.model_hash, s.inputs, s.outputs);
       } else {
         std::string().swap(s.model_bytes_); // read again only if a compile needs it
       }
