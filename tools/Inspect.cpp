@@ -5,11 +5,14 @@
 #include "ir/AtomicFile.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
+#include "runtime/CacheFile.h"
 #include "tools/Inputs.h"
 
 #include <CLI/CLI.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -182,8 +185,9 @@ nlohmann::json inspect_json(const Graph &g, const ModelStats &s, const std::stri
 
 GraphCommands add_graph_commands(CLI::App &app, GraphArgs &a) {
   GraphCommands c;
-  c.inspect = app.add_subcommand("inspect", "per-layer table: shapes, parameters, MACs");
-  c.inspect->add_option("model", a.model, "model.onnx")->required();
+  c.inspect = app.add_subcommand(
+      "inspect", "per-layer table: shapes, parameters, MACs; or a .kiln file's manifest");
+  c.inspect->add_option("model", a.model, "model.onnx, or a compiled .kiln file")->required();
   c.inspect->add_option("--input-shape", a.input_shapes,
                         "override an input shape, NAME=1x3x640x640");
   c.inspect->add_flag("--json", a.json, "print one JSON object");
@@ -213,9 +217,85 @@ void write_text(const std::string &path, const std::string &text) {
   write_text_file(path, text);
 }
 
+bool has_kiln_magic(const std::string &path) {
+  char magic[8] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+  return std::memcmp(magic, "\x89KILN\r\n\x1a", sizeof magic) == 0;
+}
+
+std::string mib(int64_t bytes) { return fmt::format("{:.2f} MiB", bytes / 1048576.0); }
+
+/// "images f32[1x3x640x640]" for each entry of a manifest's inputs/outputs.
+std::string infos_str(const nlohmann::json &a) {
+  std::string s;
+  for (const auto &t : a)
+    s += (s.empty() ? "" : ", ") + t.at("name").get<std::string>() + " " +
+         t.at("dtype").get<std::string>() + "[" + shape_str(t.at("shape").get<Shape>()) + "]";
+  return s;
+}
+
+/// `kiln inspect MODEL.kiln`: the compiled file's manifest (what was compiled, for what, and
+/// what a run does), checked like a load but without linking any code.
+int inspect_kiln_file(const std::string &path, bool json) {
+  std::unique_ptr<CacheFile> f;
+  try {
+    f = CacheFile::open(path, nullptr);
+  } catch (const CacheFileError &x) {
+    throw Error(path + ": cache file is " + x.kind + " (" + x.detail + ")");
+  }
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(f->manifest());
+    const nlohmann::json &d = m.at("schedule");
+    if (json) {
+      m["file"] = {{"path", path},
+                   {"key", digest_hex(f->key())},
+                   {"manifest_bytes", f->manifest().size()},
+                   {"object_bytes", f->object().size()},
+                   {"weights_bytes", f->weights_size()}};
+      std::cout << m.dump(2) << "\n";
+      return 0;
+    }
+    const nlohmann::json &kernels = d.at("kernels"), &launches = d.at("launches");
+    fmt::print("{}: {}\n", path, m.at("release").get<std::string>());
+    fmt::print("  compiled by  {}\n", m.at("compiler").get<std::string>());
+    std::string target = m.at("target").get<std::string>();
+    fmt::print("  target       {}\n", target.substr(0, target.find(",")) +
+                                          (target.find(",") == std::string::npos ? "" : ",..."));
+    fmt::print("  model        {}\n", m.at("model").value("path", "-"));
+    fmt::print("  passes       {}\n", m.at("pipeline").get<std::string>());
+    fmt::print("  precision    {}\n", m.value("precision", "f32"));
+    fmt::print("  inputs       {}\n", infos_str(m.at("inputs")));
+    fmt::print("  outputs      {}\n", infos_str(m.at("outputs")));
+    fmt::print("  kernels      {} compiled, {} launches per run, {} weight-only launches at "
+               "capture\n",
+               kernels.size(), launches.size(), d.at("weight_only_launches").get<int>());
+    fmt::print("  arena        {} (lower bound {}, without reuse {})\n",
+               mib(d.at("arena_bytes").get<int64_t>()),
+               mib(d.at("arena_lower_bound_bytes").get<int64_t>()),
+               mib(d.at("arena_naive_bytes").get<int64_t>()));
+    fmt::print("  file         {} manifest, {} code, {} weights; key {}\n",
+               mib(static_cast<int64_t>(f->manifest().size())),
+               mib(static_cast<int64_t>(f->object().size())),
+               mib(static_cast<int64_t>(f->weights_size())), digest_hex(f->key()));
+    fmt::print("\n  {:>4}  {:<44} {:>8}  {}\n", "#", "kernel", "extent", "node(s)");
+    for (size_t i = 0; i < launches.size(); ++i) {
+      const nlohmann::json &l = launches[i];
+      fmt::print("  {:>4}  {:<44} {:>8}  {}\n", i,
+                 kernels.at(l.at("kernel").get<size_t>()).get<std::string>(),
+                 l.at("extent").get<int64_t>(), l.at("node").get<std::string>());
+    }
+  } catch (const nlohmann::json::exception &x) {
+    throw Error(path + ": manifest: " + x.what());
+  }
+  return 0;
+}
+
 } // namespace
 
 int cmd_graph(const GraphCommands &c, const GraphArgs &a) {
+  if (c.inspect->parsed() && has_kiln_magic(a.model))
+    return inspect_kiln_file(a.model, a.json);
   std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
   if (c.inspect->parsed()) {
     ModelStats s = model_stats(*g);

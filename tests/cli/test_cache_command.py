@@ -126,3 +126,31 @@ def test_list_prints_a_table_and_handles_a_missing_folder(kiln, tmp_path):
     notdir.write_text("x")
     bad = kiln_cli(kiln, "cache", "list", "--cache-dir", notdir)
     assert bad.returncode == 1 and bad.stderr.strip() == f"kiln: error: --cache-dir {notdir}: not a folder"
+
+
+def test_inspect_shows_a_compiled_files_manifest(kiln, tmp_path):
+    model, out = tmp_path / "m.onnx", tmp_path / "m.kiln"
+    model.write_bytes(model_with_bias(0.1).SerializeToString())
+    proc = kiln_cli(kiln, "compile", model, "-o", out, "--precision", "bf16", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    ran = json.loads(kiln_cli(kiln, "run", out, "--json", "--iterations", "1").stdout)
+    j = json.loads(kiln_cli(kiln, "inspect", out, "--json").stdout)
+    assert j["format"] == "kiln-schedule" and j["precision"] == "bf16"
+    assert j["model"]["path"] == str(model)
+    assert [i["shape"] for i in j["inputs"]] == [[1, 3, 16, 16]]
+    assert len(j["schedule"]["launches"]) == ran["kernels"]
+    assert j["file"]["weights_bytes"] > 0 and j["file"]["object_bytes"] > 0
+    assert j["file"]["manifest_bytes"] + j["file"]["object_bytes"] < out.stat().st_size
+
+    text = kiln_cli(kiln, "inspect", out).stdout.splitlines()
+    fields = {ln.split()[0]: ln.split(None, 1)[1] for ln in text[1:] if ln.startswith("  ") and
+              not ln.strip()[0].isdigit() and ln.split()[0] != "#"}
+    assert fields["precision"] == "bf16" and fields["inputs"] == "images f32[1x3x16x16]", fields
+    assert fields["kernels"].split()[2] == str(ran["kernels"]), fields  # "N compiled, M launches"
+    launches = [ln for ln in text if ln.strip()[:1].isdigit()]
+    assert len(launches) == ran["kernels"] and "conv2d_3x3s1_relu_bf16" in " ".join(launches)
+
+    out.write_bytes(out.read_bytes()[:-64])
+    bad = kiln_cli(kiln, "inspect", out)
+    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1, bad.stderr
+    assert f"{out}: cache file is corrupt (truncated" in bad.stderr
