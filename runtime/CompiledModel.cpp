@@ -21,8 +21,7 @@ struct InferRequest::Impl {
   std::vector<const HostTensor *> found;
   std::vector<const void *> in_ptrs;
   std::vector<void *> out_ptrs;
-  std::vector<double> launch_ms; ///< SessionOptions::profile: summed per launch
-  int profiled_runs = 0;
+  LaunchTimes times; ///< SessionOptions::profile
 
   Status run(const std::vector<NamedTensor> &in, std::vector<NamedTensor> &out);
 };
@@ -41,13 +40,9 @@ Status InferRequest::Impl::run(const std::vector<NamedTensor> &in, std::vector<N
     in_ptrs[i] = t.data();
   }
   bind_outputs(m.outputs, out, out_ptrs);
-  double *ms = nullptr;
-  if (m.profile) {
-    launch_ms.resize(m.schedule->desc().launches.size());
-    ms = launch_ms.data();
-    ++profiled_runs;
-  }
-  state.run(*m.pool, in_ptrs.data(), out_ptrs.data(), ms);
+  if (m.profile)
+    times.begin_run(m.schedule->desc().launches.size());
+  state.run(*m.pool, in_ptrs.data(), out_ptrs.data(), m.profile ? &times : nullptr);
   return Status();
 }
 
@@ -107,16 +102,7 @@ Result<std::vector<NamedTensor>> InferRequest::run(const std::vector<NamedTensor
 }
 
 std::vector<LaunchProfile> InferRequest::profile() const {
-  std::vector<LaunchProfile> r;
-  if (impl_->profiled_runs == 0)
-    return r;
-  const ScheduleDesc &d = impl_->model->schedule->desc();
-  for (size_t i = 0; i < d.launches.size(); ++i) {
-    const LaunchDesc &l = d.launches[i];
-    r.push_back(
-        {l.node, d.kernel_names[l.kernel], l.extent, impl_->launch_ms[i] / impl_->profiled_runs});
-  }
-  return r;
+  return impl_->times.profile(impl_->model->schedule->desc());
 }
 
 } // namespace kiln

@@ -257,10 +257,10 @@ std::unique_ptr<OpenclRunner> make_runner(OpenclDevice &dev, const CompiledSched
   return r;
 }
 
-void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *launch_ms) {
+void OpenclRunner::run(const void *const *inputs, void *const *outputs, LaunchTimes *times) {
   Impl &m = *impl_;
   cl_command_queue q = m.dev->impl().queue;
-  if (launch_ms) {
+  if (times) {
     // Profiling: the same commands on a queue with event timestamps (made once).
     if (!m.prof_queue) {
       cl_int err = CL_SUCCESS;
@@ -281,7 +281,7 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *
   for (size_t i = 0; i < m.ops.size(); ++i) {
     const Impl::Op &op = m.ops[i];
     cl_int err = clEnqueueNDRangeKernel(q, op.kernel, 1, nullptr, &op.global, &op.local, 0, nullptr,
-                                        launch_ms ? &m.events[i] : nullptr);
+                                        times ? &m.events[i] : nullptr);
     if (err != CL_SUCCESS)
       cl_check(err, "clEnqueueNDRangeKernel");
   }
@@ -296,15 +296,19 @@ void OpenclRunner::run(const void *const *inputs, void *const *outputs, double *
                                    nullptr, nullptr),
                "reading an output");
   cl_check(clFinish(q), "running the schedule on " + m.dev->name());
-  if (launch_ms) {
+  if (times) {
+    cl_ulong first = 0; // the device clock when the run's first launch started
     for (size_t i = 0; i < m.ops.size(); ++i) {
       cl_ulong t0 = 0, t1 = 0;
       if (clGetEventProfilingInfo(m.events[i], CL_PROFILING_COMMAND_START, sizeof t0, &t0,
                                   nullptr) == CL_SUCCESS &&
           clGetEventProfilingInfo(m.events[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1, nullptr) ==
               CL_SUCCESS &&
-          t1 >= t0)
-        launch_ms[m.ops[i].launch] += 1e-6 * static_cast<double>(t1 - t0);
+          t1 >= t0) {
+        first = first == 0 ? t0 : std::min(first, t0);
+        times->ms[m.ops[i].launch] += 1e-6 * static_cast<double>(t1 - t0);
+        times->start_ms[m.ops[i].launch] += 1e-6 * static_cast<double>(t0 - first);
+      }
       clReleaseEvent(m.events[i]);
     }
     m.events.clear();

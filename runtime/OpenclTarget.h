@@ -23,6 +23,7 @@
 #include "codegen/Backend.h"
 #include "runtime/CompiledSchedule.h"
 #include "runtime/OpenclDevice.h"
+#include "runtime/RunState.h"
 
 #include <memory>
 #include <string>
@@ -42,7 +43,7 @@ public:
   /// inputs == nullptr: the device's input buffers keep what the previous run wrote;
   /// outputs == nullptr: the outputs stay on the device (not read back). For timing the device
   /// alone (Session::run_on_device).
-  void run(const void *const *inputs, void *const *outputs, double *launch_ms = nullptr);
+  void run(const void *const *inputs, void *const *outputs, LaunchTimes *times = nullptr);
   /// How the program was obtained: "source", "binary" (from the cache), "source (rebuilt)".
   const std::string &program_origin() const { return origin_; }
 

@@ -47,17 +47,21 @@ uint8_t *RunState::slot_ptr(int buffer, const void *const *inputs, void *const *
 }
 
 void RunState::run(ThreadPool &pool, const void *const *inputs, void *const *outputs,
-                   double *launch_ms) {
+                   LaunchTimes *times) {
   for (const Patch &x : input_patches_)
     table_[x.slot] = static_cast<uint8_t *>(const_cast<void *>(inputs[x.io])) + x.offset;
   for (const Patch &x : output_patches_)
     table_[x.slot] = static_cast<uint8_t *>(outputs[x.io]) + x.offset;
-  if (launch_ms) {
+  if (times) {
+    using ms = std::chrono::duration<double, std::milli>;
+    std::chrono::steady_clock::time_point start;
     for (size_t i = 0; i < ops_.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
+      if (i == 0)
+        start = t0;
       pool.launch(ops_[i].fn, ops_[i].args, ops_[i].extent);
-      launch_ms[i] +=
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      times->ms[i] += ms(std::chrono::steady_clock::now() - t0).count();
+      times->start_ms[i] += ms(t0 - start).count();
     }
   } else {
     for (const Op &op : ops_)
@@ -66,6 +70,17 @@ void RunState::run(ThreadPool &pool, const void *const *inputs, void *const *out
   const ScheduleDesc &d = schedule_->desc();
   for (auto [o, b] : d.output_copies)
     std::memcpy(outputs[o], slot_ptr(b, inputs, outputs), d.buffers[b].bytes);
+}
+
+std::vector<LaunchProfile> LaunchTimes::profile(const ScheduleDesc &d) const {
+  std::vector<LaunchProfile> r;
+  if (runs == 0)
+    return r;
+  for (size_t i = 0; i < d.launches.size(); ++i) {
+    const LaunchDesc &l = d.launches[i];
+    r.push_back({l.node, d.kernel_names[l.kernel], l.extent, ms[i] / runs, start_ms[i] / runs});
+  }
+  return r;
 }
 
 } // namespace kiln

@@ -11,9 +11,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <kiln/kiln.h>
 #include <vector>
 
 namespace kiln {
+
+/// SessionOptions::profile: per launch of a schedule, its duration and its start (after the
+/// run's first launch began) summed over the profiled runs. Session, InferRequest and the
+/// OpenCL runner fill it; profile() reports the means.
+struct LaunchTimes {
+  std::vector<double> ms, start_ms;
+  int runs = 0;
+  /// Sizes the sums for `launches` launches (allocates only the first time) and counts a run.
+  void begin_run(size_t launches) {
+    ms.resize(launches);
+    start_ms.resize(launches);
+    ++runs;
+  }
+  /// The means per launch, in launch order (empty before a profiled run).
+  std::vector<LaunchProfile> profile(const ScheduleDesc &d) const;
+};
 
 class RunState {
 public:
@@ -23,11 +40,11 @@ public:
   RunState &operator=(const RunState &) = delete;
 
   /// One replay. inputs/outputs: data pointers in model order, of the schedule's types.
-  /// launch_ms: when given, each launch's wall time is added to launch_ms[i] (one per launch
-  /// of the schedule's desc().launches); the clock is read only then. Not for two threads at
-  /// once: each thread runs its own RunState.
+  /// times: when given, each launch's wall time and start are added to it (after
+  /// times->begin_run); the clock is read only then. Not for two threads at once: each thread
+  /// runs its own RunState.
   void run(ThreadPool &pool, const void *const *inputs, void *const *outputs,
-           double *launch_ms = nullptr);
+           LaunchTimes *times = nullptr);
 
   const CompiledSchedule &schedule() const { return *schedule_; }
   /// This state's activation arena (null when the schedule needs none).

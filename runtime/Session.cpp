@@ -109,8 +109,7 @@ struct Entry {
   Digest key{};
   std::string manifest; ///< as stored in the .kiln file
   /// SessionOptions::profile: summed wall time per replay launch, and the runs summed.
-  std::vector<double> launch_ms;
-  int profiled_runs = 0;
+  LaunchTimes times;
 };
 
 struct Session::Impl {
@@ -403,16 +402,15 @@ Status Session::Impl::run(const std::vector<NamedTensor> &in, std::vector<NamedT
   bind_outputs(e->outputs, out, out_ptrs);
   if (!e->cl && !e->state)
     e->state = std::make_unique<RunState>(*e->exec);
-  double *launch_ms = nullptr;
+  LaunchTimes *times = nullptr;
   if (opt.profile) {
-    e->launch_ms.resize(e->exec->desc().launches.size());
-    launch_ms = e->launch_ms.data();
-    ++e->profiled_runs;
+    e->times.begin_run(e->exec->desc().launches.size());
+    times = &e->times;
   }
   if (e->cl)
-    e->cl->run(in_ptrs.data(), out_ptrs.data(), launch_ms); // device times when profiling
+    e->cl->run(in_ptrs.data(), out_ptrs.data(), times); // device times when profiling
   else
-    e->state->run(*pool, in_ptrs.data(), out_ptrs.data(), launch_ms);
+    e->state->run(*pool, in_ptrs.data(), out_ptrs.data(), times);
   return Status();
 }
 
@@ -618,16 +616,10 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::open(const std::stri
 }
 
 std::vector<LaunchProfile> Session::profile() const {
-  std::vector<LaunchProfile> r;
   const Entry *e = impl_->last;
-  if (!e || !e->exec || e->profiled_runs == 0)
-    return r;
-  const ScheduleDesc &d = e->exec->desc();
-  for (size_t i = 0; i < d.launches.size(); ++i) {
-    const LaunchDesc &l = d.launches[i];
-    r.push_back({l.node, d.kernel_names[l.kernel], l.extent, e->launch_ms[i] / e->profiled_runs});
-  }
-  return r;
+  if (!e || !e->exec)
+    return {};
+  return e->times.profile(e->exec->desc());
 }
 
 } // namespace kiln

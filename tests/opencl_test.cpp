@@ -108,13 +108,20 @@ struct Case {
       got.emplace_back(w.dtype(), w.shape());
       out_ptrs.push_back(got.back().raw());
     }
+    LaunchTimes times;
     for (int run = 0; run < 3; ++run) { // capture, a replay, a profiled replay
-      std::vector<double> ms(cr.program.launches.size(), 0.0);
-      c.runner->run(in_ptrs.data(), out_ptrs.data(), run == 2 ? ms.data() : nullptr);
+      if (run == 2)
+        times.begin_run(c.exec->desc().launches.size());
+      c.runner->run(in_ptrs.data(), out_ptrs.data(), run == 2 ? &times : nullptr);
       for (size_t i = 0; i < want.size(); ++i)
         expect_close(got[i], want[i], tol,
                      "run " + std::to_string(run) + " output " + std::to_string(i));
     }
+    // The profiled run's timeline: launches start in order, none before the first.
+    std::vector<LaunchProfile> prof = times.profile(c.exec->desc());
+    EXPECT_EQ(prof.size(), c.exec->desc().launches.size());
+    for (size_t i = 1; i < prof.size(); ++i)
+      EXPECT_GE(prof[i].start_ms, prof[i - 1].start_ms) << prof[i].kernel;
     std::vector<std::string> names;
     for (const Launch &l : cr.program.launches)
       names.push_back(l.kernel.name);

@@ -2,6 +2,7 @@
 #include "tools/Run.h"
 
 #include "frontend/OnnxImporter.h"
+#include "ir/AtomicFile.h"
 #include "ir/Error.h"
 #include "ir/Reference.h"
 #include "passes/Precision.h"
@@ -14,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 #include <map>
@@ -93,8 +95,47 @@ int cmd_run_reference(const RunArgs &a) {
 nlohmann::json profile_json(const std::vector<LaunchProfile> &prof) {
   nlohmann::json j = nlohmann::json::array();
   for (const LaunchProfile &p : prof)
-    j.push_back({{"node", p.node}, {"kernel", p.kernel}, {"extent", p.extent}, {"ms", p.ms}});
+    j.push_back({{"node", p.node},
+                 {"kernel", p.kernel},
+                 {"extent", p.extent},
+                 {"ms", p.ms},
+                 {"start_ms", p.start_ms}});
   return j;
+}
+
+/// The profile as a Chrome trace (chrome://tracing, Perfetto): one complete event per launch
+/// of the run's timeline, at its mean start and with its mean duration over the profiled runs.
+std::string chrome_trace(const std::string &model, const std::string &where, int runs,
+                         const std::vector<LaunchProfile> &prof) {
+  nlohmann::json events = nlohmann::json::array();
+  events.push_back({{"name", "process_name"},
+                    {"ph", "M"},
+                    {"pid", 1},
+                    {"args", {{"name", "kiln " + model + " (" + where + ")"}}}});
+  events.push_back({{"name", "thread_name"},
+                    {"ph", "M"},
+                    {"pid", 1},
+                    {"tid", 1},
+                    {"args", {{"name", "launches"}}}});
+  for (size_t i = 0; i < prof.size(); ++i) {
+    const LaunchProfile &p = prof[i];
+    events.push_back({{"name", p.kernel},
+                      {"cat", p.kernel.substr(0, p.kernel.find('_'))},
+                      {"ph", "X"},
+                      {"pid", 1},
+                      {"tid", 1},
+                      {"ts", p.start_ms * 1e3},
+                      {"dur", p.ms * 1e3},
+                      {"args", {{"launch", i}, {"node", p.node}, {"extent", p.extent}}}});
+  }
+  return nlohmann::json{{"traceEvents", events},
+                        {"displayTimeUnit", "ms"},
+                        {"otherData",
+                         {{"model", model},
+                          {"where", where},
+                          {"runs", runs},
+                          {"times", "mean over the profiled runs"}}}}
+      .dump();
 }
 
 /// The slowest launches, then the time per kernel kind (the kernel name up to its first '_').
@@ -144,7 +185,7 @@ int cmd_run_compiled(const RunArgs &a) {
   if (a.iterations < 1 || a.warmup < 0)
     throw Error("--iterations must be at least 1 and --warmup at least 0");
   SessionOptions opt = session_options(a.session);
-  opt.profile = a.profile;
+  opt.profile = a.profile || !a.trace.empty();
   Session s = open_session(a.model, opt);
   std::vector<InputSpec> specs = input_specs(s.inputs());
   std::vector<Tensor> inputs = load_inputs(specs, a.inputs, a.seed);
@@ -212,6 +253,11 @@ int cmd_run_compiled(const RunArgs &a) {
   getrusage(RUSAGE_SELF, &ru);
   int64_t peak_rss = static_cast<int64_t>(ru.ru_maxrss) * 1024;
   bool loaded = st.cache == "hit" || st.cache == "file";
+  std::string where =
+      a.session.target == "opencl" ? st.target : fmt::format("cpu, {} threads", st.threads);
+  if (!a.trace.empty())
+    write_text_file(a.trace, chrome_trace(std::filesystem::path(a.model).filename().string(), where,
+                                          a.warmup + a.iterations, s.profile()));
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
                         {"target", a.session.target},
@@ -244,7 +290,7 @@ int cmd_run_compiled(const RunArgs &a) {
       j["max_abs_err"] = chk->max_abs;
       j["max_rel_err"] = chk->max_rel;
     }
-    if (a.profile)
+    if (opt.profile)
       j["profile"] = profile_json(s.profile());
     if (!resident.empty()) {
       j["resident_median_ms"] = percentile(resident, 0.5);
@@ -253,8 +299,6 @@ int cmd_run_compiled(const RunArgs &a) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::string where =
-      a.session.target == "opencl" ? st.target : fmt::format("cpu, {} threads", st.threads);
   fmt::print("{}: {}, {} kernels, {} {:.1f} ms (cache {}), median {:.3f} ms "
              "(p90 {:.3f}, min {:.3f}) over {} runs\n",
              a.model, where, st.kernels, loaded ? "load" : "compile",
@@ -295,6 +339,9 @@ CLI::App *add_run_command(CLI::App &app, RunArgs &a) {
   run->add_flag("--check", a.check, "compare with the reference interpreter");
   run->add_flag("--profile", a.profile,
                 "time every kernel launch; print the slowest (with --json: a \"profile\" list)");
+  run->add_option("--trace", a.trace,
+                  "write the profiled run as a Chrome trace (chrome://tracing, Perfetto), one "
+                  "event per launch");
   run->add_flag("--json", a.json, "print timings and outputs as JSON");
   return run;
 }

@@ -27,6 +27,7 @@ struct RunArgs {
   int iterations = 10;
   bool check = false;
   bool profile = false;
+  std::string trace; ///< --trace FILE.json: the profile as a Chrome trace
 };
 
 /// Registers `run` and its options on the command line.

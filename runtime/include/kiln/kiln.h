@@ -191,6 +191,9 @@ struct LaunchProfile {
   std::string kernel; ///< the generated kernel's name
   int64_t extent = 0; ///< parallel iterations split over the threads
   double ms = 0;      ///< mean wall time per run
+  /// Mean start after the run's first launch began: with `ms`, the run's timeline (the gaps
+  /// are the launch overhead between kernels).
+  double start_ms = 0;
 };
 
 /// What the session did for the schedule of the most recent run() or compile().
