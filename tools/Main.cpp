@@ -1,12 +1,14 @@
 // The kiln command line: builds the CLI11 app from each command's options and dispatches to
 // the command that was parsed. The commands live in their own files (Run, Compile, Sweep,
-// Detect, Validate, Inspect, Tune, Compare); their shared flags in SessionFlags, inputs in Inputs.
+// Detect, Validate, Inspect, Tune, Compare, Quantize); their shared flags in SessionFlags,
+// inputs in Inputs.
 #include "ir/Error.h"
 #include "tools/Compare.h"
 #include "tools/Compile.h"
 #include "tools/Console.h"
 #include "tools/Detect.h"
 #include "tools/Inspect.h"
+#include "tools/Quantize.h"
 #include "tools/Run.h"
 #include "tools/Sweep.h"
 #include "tools/Tune.h"
@@ -39,6 +41,8 @@ int main(int argc, char **argv) {
   CLI::App *tune = add_tune_command(app, tune_args);
   CompareArgs compare_args;
   CLI::App *compare = add_compare_command(app, compare_args);
+  QuantizeArgs quantize_args;
+  CLI::App *quantize = add_quantize_command(app, quantize_args);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -56,6 +60,8 @@ int main(int argc, char **argv) {
       return cmd_tune(tune_args);
     if (compare->parsed())
       return cmd_compare(compare_args);
+    if (quantize->parsed())
+      return cmd_quantize(quantize_args);
     return cmd_graph(graph, graph_args);
   } catch (const Error &e) {
     fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));
