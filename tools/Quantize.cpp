@@ -286,6 +286,8 @@ CLI::App *add_quantize_command(CLI::App &app, QuantizeArgs &a) {
       ->delimiter(',');
   c->add_flag("--include-head", a.include_head,
               "quantize the prediction convs too (those followed by no activation)");
+  c->add_flag("--include-stem", a.include_stem,
+              "quantize the stem too (the convs no other conv precedes)");
   c->add_option("--limit", a.limit, "use at most N calibration images (0: all)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--head", a.head, "the head's pre-processing: auto, v8, v5, yolox, end2end")
@@ -354,6 +356,15 @@ int cmd_quantize(const QuantizeArgs &a) {
     if (!found)
       throw Error("--exclude '" + name + "': no Conv node of that name in " + a.model);
   }
+  // Values computed after some Conv (ONNX lists nodes in topological order).
+  std::set<std::string> after_conv;
+  for (const auto &n : graph.node()) {
+    bool after = n.op_type() == "Conv";
+    for (const std::string &in : n.input())
+      after |= after_conv.count(in) > 0;
+    if (after)
+      after_conv.insert(n.output().begin(), n.output().end());
+  }
   std::vector<ConvPlan> plans;
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto &n = graph.node(i);
@@ -387,6 +398,8 @@ int cmd_quantize(const QuantizeArgs &a) {
       p.why_float = "not a 2-D float conv";
     else if (attr_int(n, "group", 1) != 1)
       p.why_float = "grouped/depthwise";
+    else if (!after_conv.count(n.input(0)) && !a.include_stem)
+      p.why_float = "stem (reads the image)";
     else if (!activation && !a.include_head)
       p.why_float = "head (no activation after it)";
     plans.push_back(p);
@@ -400,15 +413,22 @@ int cmd_quantize(const QuantizeArgs &a) {
     if (quantized_set.insert(t).second)
       quantized.push_back(t);
   };
-  size_t n_quant = 0;
+  std::set<int> quantized_convs;
+  for (const ConvPlan &p : plans)
+    if (p.why_float.empty())
+      quantized_convs.insert(p.node);
+  const size_t n_quant = quantized_convs.size();
   for (const ConvPlan &p : plans) {
     if (!p.why_float.empty())
       continue;
-    ++n_quant;
     const onnx::NodeProto &n = graph.node(p.node);
     want(n.input(0));
     want(n.output(0));
-    if (!p.silu_out.empty())
+    // The SiLU output is quantized (fusing into the QLinearConv) when a quantized Conv reads it.
+    bool read_quantized = false;
+    for (int c : consumers[p.silu_out])
+      read_quantized |= quantized_convs.count(c) > 0;
+    if (read_quantized)
       want(p.silu_out);
   }
   if (n_quant == 0)
@@ -524,20 +544,20 @@ int cmd_quantize(const QuantizeArgs &a) {
     add_node("QuantizeLinear", {t, t + "_scale", t + "_zero_point"}, qname(t));
     add_node("DequantizeLinear", {qname(t), t + "_scale", t + "_zero_point"}, dqname(t));
   };
-  std::map<int, const ConvPlan *> plan_of;
-  for (const ConvPlan &p : plans)
-    if (p.why_float.empty())
-      plan_of[p.node] = &p;
   std::set<std::string> weights_done;
   for (const std::string &t : quantized)
     if (graph_inputs.count(t))
       quantize_after(t);
   for (int i = 0; i < graph.node_size(); ++i) {
     onnx::NodeProto n = graph.node(i);
+    // Float Convs read the float tensor: a per-tensor 8-bit step of a tensor whose channels
+    // differ widely in range (a depthwise conv's input) wipes out its small channels. Other ops
+    // read the dequantized tensor, as an int8 engine computes them.
+    const bool float_conv = n.op_type() == "Conv" && !quantized_convs.count(i);
     for (int k = 0; k < n.input_size(); ++k)
-      if (quantized_set.count(n.input(k)))
+      if (quantized_set.count(n.input(k)) && !float_conv)
         n.set_input(k, dqname(n.input(k)));
-    if (plan_of.count(i)) {
+    if (quantized_convs.count(i)) {
       const std::string &x = graph.node(i).input(0), &wn = n.input(1);
       const onnx::TensorProto &wt = *inits.at(wn);
       std::vector<float> w = floats_of(wt, a.model);

@@ -10,10 +10,12 @@
 /// -> QuantizeLinear, and a SiLU after it gets its own Quantize/Dequantize pair so that it fuses.
 ///
 /// Which Convs stay float, by graph structure: grouped and depthwise Convs (the int8 kernels take
-/// group-1 Convs only), Convs whose weights are not constant, and the head's prediction Convs,
-/// those followed by no activation (YOLO's box, objectness and class convs and the DFL: their
-/// raw outputs are decoded directly); --include-head quantizes the last kind, --exclude keeps
-/// named Conv nodes float.
+/// group-1 Convs only), Convs whose weights are not constant, the stem (Convs no other Conv
+/// precedes: they read the image, whose few wide channels make their outputs' 8-bit steps too
+/// coarse) and the head's prediction Convs, those followed by no activation (YOLO's box,
+/// objectness and class convs and the DFL: their raw outputs are decoded directly).
+/// --include-stem and --include-head quantize those two kinds; --exclude keeps named Conv nodes
+/// float. Float Convs read their input in float even where it is quantized for others.
 ///
 ///   kiln quantize yolox_nano.onnx --calibration coco8/images -o yolox_nano_int8.onnx
 #include "tools/SessionFlags.h"
@@ -35,6 +37,7 @@ struct QuantizeArgs {
   std::string method = "minmax"; ///< minmax | percentile | entropy
   std::vector<std::string> exclude;
   bool include_head = false;
+  bool include_stem = false;
   int limit = 0; ///< at most this many calibration images (0: all)
   std::string head = "auto";
   SessionFlags session; ///< the calibration session: --threads, --input-shape, --cache-dir, ...
