@@ -1,7 +1,7 @@
 // The kiln command line: builds the CLI11 app from each command's options and dispatches to
 // the command that was parsed. The commands live in their own files (Run, Compile, Sweep,
-// Detect, Validate, Inspect, Tune, Compare, Cache); their shared flags in SessionFlags, inputs in
-// Inputs.
+// Detect, Validate, Inspect, Tune, Compare, Quantize, Cache); their shared flags in SessionFlags,
+// inputs in Inputs.
 #include "ir/Error.h"
 #include "tools/Cache.h"
 #include "tools/Compare.h"
@@ -9,6 +9,7 @@
 #include "tools/Console.h"
 #include "tools/Detect.h"
 #include "tools/Inspect.h"
+#include "tools/Quantize.h"
 #include "tools/Run.h"
 #include "tools/Sweep.h"
 #include "tools/Tune.h"
@@ -43,6 +44,8 @@ int main(int argc, char **argv) {
   CLI::App *compare = add_compare_command(app, compare_args);
   CacheArgs cache_args;
   CLI::App *cache = add_cache_command(app, cache_args);
+  QuantizeArgs quantize_args;
+  CLI::App *quantize = add_quantize_command(app, quantize_args);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -62,6 +65,8 @@ int main(int argc, char **argv) {
       return cmd_compare(compare_args);
     if (cache->parsed())
       return cmd_cache(cache_args);
+    if (quantize->parsed())
+      return cmd_quantize(quantize_args);
     return cmd_graph(graph, graph_args);
   } catch (const Error &e) {
     fmt::print(stderr, "kiln: error: {}\n", one_line(e.what()));
