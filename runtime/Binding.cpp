@@ -1,5 +1,6 @@
 #include "runtime/Binding.h"
 
+#include "ir/Diagnostics.h"
 #include "ir/Tensor.h"
 
 #include <cstdio>
@@ -54,6 +55,6 @@ void bind_outputs(const std::vector<TensorInfo> &infos, std::vector<NamedTensor>
     ptrs[o] = out[o].tensor.data();
 }
 
-void notice(const std::string &line) { std::fprintf(stderr, "kiln: %s\n", line.c_str()); }
+void notice(const std::string &line) { log(LogSeverity::warning, line); }
 
 } // namespace kiln

@@ -27,7 +27,8 @@ Status match_inputs(const std::vector<TensorInfo> &model, const std::vector<Name
 void bind_outputs(const std::vector<TensorInfo> &infos, std::vector<NamedTensor> &out,
                   std::vector<void *> &ptrs);
 
-/// A one-line notice on stderr: "kiln: LINE".
+/// A one-line warning to the API call's log callback (ir/Diagnostics.h): the library never
+/// prints on its own.
 void notice(const std::string &line);
 
 /// f() with every exception turned into a failed Status: what crosses the public API.

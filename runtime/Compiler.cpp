@@ -1,5 +1,6 @@
 #include "runtime/Compiler.h"
 
+#include "ir/Diagnostics.h"
 #include "passes/KernelPasses.h"
 
 #include <algorithm>
@@ -80,7 +81,10 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
   graph_options.layout_block = target.gpu ? 0 : target.vector_lanes_f32;
   graph_options.layout_block_f16 =
       target.gpu ? 0 : target.vector_lanes_f32 * (target.native_f16 ? 2 : 1);
+  progress("passes", 0, 1);
   run_graph_passes(g, passes, graph_options, report);
+  progress("passes", 1, 1);
+  progress("lower", 0, 1);
   CompileResult r;
   LowerOptions lo = lower_options(target, passes, conv_tuning);
   // f16 accumulators are what --precision f16 asks for; an fp16 model keeps f32 sums (its
@@ -112,6 +116,7 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
     r.launch_kernel.push_back(idx);
     kernels.push_back(std::move(k));
   }
+  progress("lower", 1, 1);
   r.module = backend.compile(kernels);
   KILN_ASSERT(r.module.kernel_names.size() == kernels.size(), "backend: one name per kernel");
   return r;

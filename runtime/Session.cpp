@@ -7,6 +7,7 @@
 #include "frontend/OnnxImporter.h"
 #include "ir/AtomicFile.h"
 #include "ir/Clock.h"
+#include "ir/Diagnostics.h"
 #include "runtime/Binding.h"
 #include "runtime/CacheFile.h"
 #include "runtime/CompiledModel.h"
@@ -63,6 +64,37 @@ std::vector<TensorInfo> infos_from_json(const nlohmann::json &a) {
                  t.at("shape").get<std::vector<int64_t>>()});
   }
   return v;
+}
+
+static_assert(static_cast<int>(LogLevel::error) == static_cast<int>(LogSeverity::error) &&
+              static_cast<int>(LogLevel::debug) == static_cast<int>(LogSeverity::debug));
+
+/// "compiled m.onnx for images f32[1x3x640x640] (81 launches) in 5712.3 ms"
+std::string fmt_compiled(const std::string &what, const std::vector<TensorInfo> &inputs,
+                         size_t launches, const char *verb, double ms) {
+  std::string sig;
+  for (const TensorInfo &t : inputs)
+    sig += (sig.empty() ? "" : ", ") + t.name + " " + type_str(t.type, t.shape);
+  char t[32];
+  std::snprintf(t, sizeof t, "%.1f", ms);
+  return std::string(verb) + " " + what + " for " + sig + " (" + std::to_string(launches) +
+         " launches) in " + t + " ms";
+}
+
+/// SessionOptions' log and progress callbacks as the sink every layer reports to
+/// (ir/Diagnostics.h); progress calls are serialised (codegen reports from worker threads).
+DiagnosticSink diagnostic_sink(const SessionOptions &o) {
+  DiagnosticSink d;
+  d.level = static_cast<LogSeverity>(o.log_level);
+  if (o.log)
+    d.log = [f = o.log](LogSeverity s, const std::string &m) { f(static_cast<LogLevel>(s), m); };
+  if (o.progress)
+    d.progress = [f = o.progress, mu = std::make_shared<std::mutex>()](const std::string &stage,
+                                                                       int done, int total) {
+      std::lock_guard lock(*mu);
+      f(CompileProgress{stage, done, total});
+    };
+  return d;
 }
 
 /// Writes the model index (Session::Impl::model_index_file) atomically; a failure only costs
@@ -139,6 +171,7 @@ struct Session::Impl {
   Entry *last = nullptr;
   SessionStats stats;
   std::mutex busy;
+  DiagnosticSink diagnostics; ///< SessionOptions::log and ::progress, for every API call
   // Per-run scratch, sized once per schedule so replay allocates nothing.
   std::vector<const HostTensor *> found;
   std::vector<const void *> in_ptrs;
@@ -212,6 +245,8 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
   if (ocl)
     e->cl = opencl_load(*ocl_backend, *e->exec, file);
   stats.load_ms = ms_since(t0);
+  log(LogSeverity::info,
+      fmt_compiled(file, e->inputs, e->exec->desc().launches.size(), "loaded", stats.load_ms));
   stats.compile_ms = 0;
   stats.passes.clear();
   return e;
@@ -230,7 +265,9 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     ImportOptions io;
     for (const TensorInfo &t : shapes)
       io.input_shapes[t.name] = t.shape;
+    progress("import", 0, 1);
     other = import_onnx_bytes(model_bytes(), fs::path(path).parent_path().string(), path, io);
+    progress("import", 1, 1);
     stats.imported = true;
     g = other.get();
     for (size_t i = 0; i < shapes.size(); ++i)
@@ -260,9 +297,11 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     e->exec = std::move(c.exec);
     e->cl = std::move(c.runner);
   } else {
+    progress("capture", 0, 1);
     std::unique_ptr<LoadedModule> loaded = backend->load(cr.module);
     e->exec = CompiledSchedule::capture(cr.program, cr.launch_kernel, std::move(cr.module),
                                         std::move(loaded));
+    progress("capture", 1, 1);
   }
   e->key = key;
   nlohmann::json m = {
@@ -280,6 +319,9 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
       {"schedule", schedule_to_json(e->exec->desc())}};
   e->manifest = m.dump();
   stats.compile_ms = ms_since(t0);
+  progress("done", 1, 1);
+  log(LogSeverity::info,
+      fmt_compiled(path, e->inputs, e->exec->desc().launches.size(), "compiled", stats.compile_ms));
   stats.load_ms = 0;
   return e;
 }
@@ -424,6 +466,7 @@ template <class F> Status exclusive(Session::Impl &impl, F &&f) {
   if (!lock.owns_lock())
     return Status::failure("this session is running in another thread; use one session per "
                            "thread, or one CompiledModel with an InferRequest per thread");
+  ScopedDiagnostics diagnostics(&impl.diagnostics);
   return guarded(std::forward<F>(f));
 }
 
@@ -436,6 +479,8 @@ Session::~Session() = default;
 
 Result<Session> Session::open(const std::string &path, const SessionOptions &options) {
   auto impl = std::make_unique<Impl>();
+  impl->diagnostics = diagnostic_sink(options);
+  ScopedDiagnostics diagnostics(&impl->diagnostics);
   Status st = guarded([&]() -> Status {
     Impl &s = *impl;
     s.opt = options;

@@ -593,27 +593,74 @@ void expect_recompiled(const std::function<void(std::vector<uint8_t> &, const fs
   std::vector<uint8_t> bytes = read_file(file);
   damage(bytes, file);
 
-  Result<Session> s = Session::open(model.string(), tiny_options(cache));
+  // The notice goes to the log callback as one warning; the library itself prints nothing.
+  std::vector<std::pair<LogLevel, std::string>> logged;
+  SessionOptions o = tiny_options(cache);
+  o.log = [&](LogLevel l, const std::string &m) { logged.push_back({l, m}); };
+  Result<Session> s = Session::open(model.string(), o);
   ASSERT_TRUE(s.ok()) << s.error();
   testing::internal::CaptureStderr();
   HostTensor got = run_once(*s, x);
-  std::string err = testing::internal::GetCapturedStderr();
-  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
-  EXPECT_EQ(err.rfind("kiln: cache file " + file.string() + " is ", 0), 0u) << err;
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  ASSERT_EQ(logged.size(), 1u);
+  const std::string &err = logged[0].second;
+  EXPECT_EQ(logged[0].first, LogLevel::warning);
+  EXPECT_EQ(err.rfind("cache file " + file.string() + " is ", 0), 0u) << err;
   EXPECT_NE(err.find(notice), std::string::npos) << err;
   EXPECT_NE(err.find("; recompiling"), std::string::npos) << err;
   EXPECT_EQ(s->stats().cache, "miss");
   EXPECT_TRUE(bitwise_equal(got, want));
-  // The file was rewritten: the next session loads it silently.
-  Result<Session> again = Session::open(model.string(), tiny_options(cache));
+  // The file was rewritten: the next session loads it with no warning (at info: one line).
+  logged.clear();
+  o.log_level = LogLevel::info;
+  Result<Session> again = Session::open(model.string(), o);
   ASSERT_TRUE(again.ok());
-  testing::internal::CaptureStderr();
   EXPECT_TRUE(bitwise_equal(run_once(*again, x), want));
-  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].first, LogLevel::info);
+  EXPECT_EQ(logged[0].second.rfind("loaded " + file.string() + " for x f32[1x3x8x8] (", 0), 0u)
+      << logged[0].second;
   EXPECT_EQ(again->stats().cache, "hit");
 }
 
 } // namespace
+
+TEST(Session, ProgressReportsEveryStageOfACompileAndNothingOnAHit) {
+  TempDir dir;
+  fs::path model = write_tiny_model(dir.path);
+  std::vector<CompileProgress> seen;
+  SessionOptions o = tiny_options(dir.path / "cache");
+  o.progress = [&](const CompileProgress &p) { seen.push_back(p); };
+  {
+    Result<Session> s = Session::open(model.string(), o);
+    ASSERT_TRUE(s.ok()) << s.error();
+    run_once(*s, make_input(8, 8));
+  }
+  std::vector<std::string> stages;
+  for (const CompileProgress &p : seen)
+    if (stages.empty() || stages.back() != p.stage)
+      stages.push_back(p.stage);
+  EXPECT_EQ(stages,
+            (std::vector<std::string>{"passes", "lower", "codegen", "capture", "done"}));
+  int codegen_total = 0, codegen_last = -1;
+  for (const CompileProgress &p : seen) {
+    EXPECT_GE(p.done, 0);
+    EXPECT_LE(p.done, p.total) << p.stage;
+    if (p.stage == "codegen") {
+      codegen_total = p.total;
+      codegen_last = p.done;
+    }
+  }
+  EXPECT_GE(codegen_total, 1);
+  EXPECT_EQ(codegen_last, codegen_total) << "every part reported";
+  // A cache hit compiles nothing.
+  seen.clear();
+  Result<Session> hit = Session::open(model.string(), o);
+  ASSERT_TRUE(hit.ok());
+  run_once(*hit, make_input(8, 8));
+  EXPECT_EQ(hit->stats().cache, "hit");
+  EXPECT_TRUE(seen.empty());
+}
 
 TEST(Session, TruncatedCacheFileIsRecompiled) {
   expect_recompiled(

@@ -6,7 +6,9 @@
 #include "tools/Inputs.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace kiln {
 
@@ -44,6 +46,8 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
   cmd->add_flag("--print-after-change", f.print_after_change,
                 "print the IR after each pass that changed it (stderr)");
   cmd->add_flag("--time-passes", f.time_passes, "per-pass time table (stderr)");
+  cmd->add_flag("-v,--verbose", f.verbose, "say what compiles and loads did (-vv: more)");
+  cmd->add_flag("-q,--quiet", f.quiet, "only errors: no warnings, no compile progress");
 }
 
 std::string pipeline_text(const SessionFlags &f) {
@@ -67,6 +71,22 @@ SessionOptions session_options(const SessionFlags &f) {
   o.precision = f.precision;
   o.pipeline = pipeline_text(f);
   o.print_ir_after = f.print_after_all ? "all" : f.print_after_change ? "changed" : "";
+  o.log_level = f.quiet          ? LogLevel::error
+                : f.verbose >= 2 ? LogLevel::debug
+                : f.verbose == 1 ? LogLevel::info
+                                 : LogLevel::warning;
+  o.log = [](LogLevel, const std::string &line) {
+    std::fprintf(stderr, "kiln: %s\n", line.c_str());
+  };
+  if (!f.quiet && ::isatty(2))
+    o.progress = [](const CompileProgress &p) {
+      // One line, rewritten in place, cleared when the compile is done.
+      if (p.stage == "done")
+        std::fprintf(stderr, "\r\033[K");
+      else
+        std::fprintf(stderr, "\r\033[Kkiln: compiling: %s %d/%d", p.stage.c_str(), p.done, p.total);
+      std::fflush(stderr);
+    };
   for (const std::string &spec : f.input_shapes)
     o.input_shapes.insert(parse_input_shape(spec));
   return o;

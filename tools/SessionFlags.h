@@ -34,6 +34,8 @@ struct SessionFlags {
   std::vector<std::string> disable;
   bool print_after_all = false, print_after_change = false; ///< --print-after-{all,change}
   bool time_passes = false;                                 ///< --time-passes
+  int verbose = 0;    ///< -v: what compiles and loads did; -vv: debug messages too
+  bool quiet = false; ///< -q: errors only, no compile progress
 };
 
 /// How a command presents the shared flags.
@@ -51,7 +53,9 @@ void add_session_flags(CLI::App *cmd, SessionFlags &f, const SessionFlagHelp &he
 /// The pipeline text the flags ask for ("O3" when none is given), e.g. "O2,-fuse".
 std::string pipeline_text(const SessionFlags &f);
 
-/// The session options of the flags. Throws kiln::Error for a malformed --input-shape.
+/// The session options of the flags: the library's messages go to stderr as "kiln: ..." at the
+/// level -v/-q ask for, and a compile shows its progress on one line when stderr is a terminal.
+/// Throws kiln::Error for a malformed --input-shape.
 SessionOptions session_options(const SessionFlags &f);
 
 /// Session::open, throwing kiln::Error with its message (an unknown pass, a missing file).

@@ -1,6 +1,7 @@
 #include "codegen/llvm/LlvmBackend.h"
 
 #include "codegen/llvm/KernelEmitter.h"
+#include "ir/Diagnostics.h"
 #include "ir/Error.h"
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -21,7 +22,6 @@
 #include <llvm/Transforms/Utils/Cloning.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -326,9 +326,16 @@ CompiledModule LlvmCpuBackend::compile(const std::vector<Kernel> &kernels) {
     target_machine(t); // made here, not on the worker threads
   std::vector<std::vector<uint8_t>> objects(parts);
   std::vector<std::exception_ptr> errors(parts);
+  // Progress goes to the caller's sink, also from the worker threads (which have none).
+  const DiagnosticSink *sink = current_diagnostics();
+  std::mutex progress_mu; // parts report in the order they finish, counting up
+  int parts_done = 0;
+  progress("codegen", 0, static_cast<int>(parts), sink);
   auto work = [&](size_t t) {
     try {
       objects[t] = compile_part(kernels, out.kernel_names, part[t], *tms_[t]);
+      std::lock_guard lock(progress_mu);
+      progress("codegen", ++parts_done, static_cast<int>(parts), sink);
     } catch (...) {
       errors[t] = std::current_exception();
     }

@@ -49,6 +49,7 @@
 /// depend on which: kernels compute every index independently.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -144,6 +145,16 @@ private:
   std::string error_;
 };
 
+/// How much the library says (SessionOptions::log_level), in increasing verbosity.
+enum class LogLevel : uint8_t { error, warning, info, debug };
+
+/// Where a compile is (SessionOptions::progress): `stage` is "import", "passes", "lower",
+/// "codegen" (done/total: parts of the module compiled, in parallel), "capture" or "done".
+struct CompileProgress {
+  std::string stage;
+  int done = 0, total = 0;
+};
+
 struct SessionOptions {
   /// Where kernels run: "cpu" (LLVM-generated code for the host CPU) or "opencl" (generated
   /// OpenCL C on an OpenCL device: a GPU, or PoCL on the CPU).
@@ -179,6 +190,16 @@ struct SessionOptions {
   /// Shapes to import the model with, by input name (needed for symbolic dimensions). run()
   /// with other shapes compiles another schedule.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  /// The library never prints on its own: its messages (a damaged cache file recompiled, a
+  /// cache folder it cannot write, what a compile or load did) go to `log`, one line each
+  /// without a prefix, when they are at most as verbose as `log_level`; without a `log` they
+  /// are dropped. Called on the thread that called the API.
+  LogLevel log_level = LogLevel::warning;
+  std::function<void(LogLevel, const std::string &)> log;
+  /// Called while a compile runs (not for a cache hit): each stage as it starts and ends, and
+  /// codegen's parts as they finish. Never two calls at once, but "codegen" calls may come
+  /// from the compiler's worker threads.
+  std::function<void(const CompileProgress &)> progress;
   /// Time every kernel launch of every run; read with Session::profile() or
   /// InferRequest::profile(). Target "cpu": a clock read per launch, nothing else. Target
   /// "opencl": the device's times from OpenCL event profiling (see docs/OPENCL.md).
