@@ -640,8 +640,7 @@ TEST(Session, ProgressReportsEveryStageOfACompileAndNothingOnAHit) {
   for (const CompileProgress &p : seen)
     if (stages.empty() || stages.back() != p.stage)
       stages.push_back(p.stage);
-  EXPECT_EQ(stages,
-            (std::vector<std::string>{"passes", "lower", "codegen", "capture", "done"}));
+  EXPECT_EQ(stages, (std::vector<std::string>{"passes", "lower", "codegen", "capture", "done"}));
   int codegen_total = 0, codegen_last = -1;
   for (const CompileProgress &p : seen) {
     EXPECT_GE(p.done, 0);
