@@ -119,12 +119,25 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
 
 namespace {
 
-// The GNU build id of the main executable (unique per link), or "" when it has none.
-std::string executable_build_id() {
-  std::string id;
+// The GNU build id of the object Kiln's code was linked into (unique per link): the `kiln`
+// executable, libkiln.so or whatever links the static libraries; "" when it has none. Not the
+// main executable's: an application's own build says nothing about the libkiln it loads.
+std::string kiln_build_id() {
+  struct Search {
+    uintptr_t code = reinterpret_cast<uintptr_t>(&kiln_build_id);
+    std::string id;
+  } search;
   dl_iterate_phdr(
-      [](dl_phdr_info *info, size_t, void *out) -> int {
-        auto &id = *static_cast<std::string *>(out);
+      [](dl_phdr_info *info, size_t, void *arg) -> int {
+        auto &s = *static_cast<Search *>(arg);
+        bool ours = false;
+        for (int i = 0; i < info->dlpi_phnum && !ours; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+          ours = ph.p_type == PT_LOAD && s.code >= begin && s.code < begin + ph.p_memsz;
+        }
+        if (!ours)
+          return 0;
         for (int i = 0; i < info->dlpi_phnum; ++i) {
           const ElfW(Phdr) &ph = info->dlpi_phdr[i];
           if (ph.p_type != PT_NOTE)
@@ -138,18 +151,18 @@ std::string executable_build_id() {
             if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && desc + nh->n_descsz <= end) {
               static const char *hex = "0123456789abcdef";
               for (uint32_t k = 0; k < nh->n_descsz; ++k) {
-                id += hex[desc[k] >> 4];
-                id += hex[desc[k] & 15];
+                s.id += hex[desc[k] >> 4];
+                s.id += hex[desc[k] & 15];
               }
               return 1;
             }
             p = desc + ((nh->n_descsz + 3) & ~3u);
           }
         }
-        return 1; // the first object is the executable; stop either way
+        return 1; // the object holding Kiln's code has no build id
       },
-      &id);
-  return id;
+      &search);
+  return search.id;
 }
 
 } // namespace
@@ -162,7 +175,7 @@ const std::string &compiler_release() {
 const std::string &compiler_identity() {
   static const std::string id = [] {
     std::string s = compiler_release();
-    std::string build = executable_build_id();
+    std::string build = kiln_build_id();
     return build.empty() ? s : s + " build " + build;
   }();
   return id;

@@ -127,7 +127,8 @@ struct Entry {
   int profiled_runs = 0;
 };
 
-struct Session::Impl {
+// Hidden: the nested class would otherwise share Session's exported visibility.
+struct __attribute__((visibility("hidden"))) Session::Impl {
   SessionOptions opt;
   Pipeline passes;              ///< opt.pipeline parsed; its expanded form is what cache keys hash
   DType precision = DType::f32; ///< opt.precision parsed (PassOptions::precision)

@@ -1,7 +1,11 @@
 // An installed Kiln from an application's point of view (find_package(Kiln) + Kiln::kiln):
 // yolox_nano at 1x3x64x64 on the pattern of tests/c/ort_expected.py, against ONNX Runtime.
 //
-//   consumer MODEL.onnx EXPECTED.bin
+//   consumer MODEL.onnx EXPECTED.bin [hit]
+//
+// "hit": the schedule must come from the cache folder. The tests compile it in another program
+// (tests/c/capi_test.c) with the same libkiln: cache keys name the library's build, not the
+// application's.
 #include <kiln/kiln.h>
 
 #include <cmath>
@@ -11,8 +15,8 @@
 #include <vector>
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s MODEL.onnx EXPECTED.bin\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s MODEL.onnx EXPECTED.bin [hit]\n", argv[0]);
     return 2;
   }
   std::ifstream f(argv[2], std::ios::binary);
@@ -32,6 +36,8 @@ int main(int argc, char **argv) {
   auto out = s->run({{"images", x}});
   if (!out)
     return std::fprintf(stderr, "%s\n", out.error().c_str()), 1;
+  if (argc == 4 && s->stats().cache != "hit")
+    return std::fprintf(stderr, "cache: %s, expected a hit\n", s->stats().cache.c_str()), 1;
   const kiln::HostTensor &y = (*out)[0].tensor;
   if ((*out)[0].name != "output" || y.shape() != std::vector<int64_t>{1, 84, 85} ||
       static_cast<size_t>(y.numel()) != expected.size())
