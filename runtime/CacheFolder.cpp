@@ -66,6 +66,8 @@ std::string unreachable_why(const std::string &compiler, const std::string &mode
     return "written by an older Kiln";
   if (compiler != compiler_identity())
     return "another Kiln build (" + compiler + ")";
+  if (model.starts_with('<')) // "<memory>": opened from bytes, which may come again
+    return "";
   const std::string &now = models.of(model);
   if (now.empty())
     return "model deleted";

@@ -10,7 +10,7 @@
 
 namespace kiln {
 
-struct InferRequest::Impl {
+struct __attribute__((visibility("hidden"))) InferRequest::Impl {
   explicit Impl(std::shared_ptr<const CompiledModel::Impl> m)
       : model(std::move(m)), state(*model->schedule) {}
 

@@ -13,7 +13,8 @@
 
 namespace kiln {
 
-struct CompiledModel::Impl {
+// Hidden: the nested class would otherwise share CompiledModel's exported visibility.
+struct __attribute__((visibility("hidden"))) CompiledModel::Impl {
   std::vector<TensorInfo> inputs, outputs;
   std::shared_ptr<const CompiledSchedule> schedule;
   Digest key{};

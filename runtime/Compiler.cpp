@@ -124,25 +124,25 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
 
 namespace {
 
-// The GNU build id of the binary Kiln's code is linked into (unique per link): the kiln
-// executable, libkiln.so, or the Python extension; not the main executable, which for the
-// Python module is the interpreter. "" when it has none.
-std::string executable_build_id() {
+// The GNU build id of the object Kiln's code was linked into (unique per link): the `kiln`
+// executable, libkiln.so or whatever links the static libraries; "" when it has none. Not the
+// main executable's: an application's own build says nothing about the libkiln it loads.
+std::string kiln_build_id() {
   struct Search {
-    uintptr_t code = reinterpret_cast<uintptr_t>(&executable_build_id);
+    uintptr_t code = reinterpret_cast<uintptr_t>(&kiln_build_id);
     std::string id;
   } search;
   dl_iterate_phdr(
-      [](dl_phdr_info *info, size_t, void *out) -> int {
-        auto &s = *static_cast<Search *>(out);
+      [](dl_phdr_info *info, size_t, void *arg) -> int {
+        auto &s = *static_cast<Search *>(arg);
         bool ours = false;
         for (int i = 0; i < info->dlpi_phnum && !ours; ++i) {
           const ElfW(Phdr) &ph = info->dlpi_phdr[i];
-          uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-          ours = ph.p_type == PT_LOAD && s.code >= lo && s.code < lo + ph.p_memsz;
+          uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+          ours = ph.p_type == PT_LOAD && s.code >= begin && s.code < begin + ph.p_memsz;
         }
         if (!ours)
-          return 0; // look at the next object
+          return 0;
         for (int i = 0; i < info->dlpi_phnum; ++i) {
           const ElfW(Phdr) &ph = info->dlpi_phdr[i];
           if (ph.p_type != PT_NOTE)
@@ -164,7 +164,7 @@ std::string executable_build_id() {
             p = desc + ((nh->n_descsz + 3) & ~3u);
           }
         }
-        return 1; // our object has no build id
+        return 1; // the object holding Kiln's code has no build id
       },
       &search);
   return search.id;
@@ -180,7 +180,7 @@ const std::string &compiler_release() {
 const std::string &compiler_identity() {
   static const std::string id = [] {
     std::string s = compiler_release();
-    std::string build = executable_build_id();
+    std::string build = kiln_build_id();
     return build.empty() ? s : s + " build " + build;
   }();
   return id;

@@ -40,7 +40,8 @@ CompileResult compile_graph(Graph &g, Backend &backend, const std::string &pipel
 
 /// "kiln 0.1.0 (LLVM 15.0.6)": a .kiln file from another release is stale.
 const std::string &compiler_release();
-/// The release plus the build id of the running executable: part of the cache folder's keys,
+/// The release plus the build id of the binary Kiln's code is in (the `kiln` executable,
+/// libkiln.so, a test): part of the cache folder's keys,
 /// so a rebuilt compiler never reuses code the previous build cached. (A .kiln file named
 /// explicitly is self-contained, code and schedule, so only its release must match.)
 const std::string &compiler_identity();

@@ -106,7 +106,10 @@ void write_model_index(const std::string &file, const std::string &model,
   std::error_code ec;
   fs::create_directories(fs::path(file).parent_path(), ec);
   try {
-    write_text_file(file, nlohmann::json{{"model", fs::absolute(model).lexically_normal().string()},
+    // A model opened from bytes is "<memory>": no file to find again.
+    std::string where =
+        model.starts_with('<') ? model : fs::absolute(model).lexically_normal().string();
+    write_text_file(file, nlohmann::json{{"model", where},
                                          {"model_xxh3_128", model_hash},
                                          {"compiler", compiler_identity()},
                                          {"inputs", infos_to_json(inputs)},
@@ -122,6 +125,9 @@ std::vector<TensorInfo> infos_of(const std::vector<Value *> &values) {
     v.push_back({x->name, static_cast<ElementType>(x->dtype), x->shape});
   return v;
 }
+
+/// The path a session opened from bytes names its model by, in messages and manifests.
+constexpr const char *kMemoryModel = "<memory>";
 
 bool is_kiln_file(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
@@ -144,12 +150,14 @@ struct Entry {
   LaunchTimes times;
 };
 
-struct Session::Impl {
+// Hidden: the nested class would otherwise share Session's exported visibility.
+struct __attribute__((visibility("hidden"))) Session::Impl {
   SessionOptions opt;
   Pipeline passes;              ///< opt.pipeline parsed; its expanded form is what cache keys hash
   DType precision = DType::f32; ///< opt.precision parsed (PassOptions::precision)
-  std::string path;
+  std::string path;             ///< kMemoryModel for a model opened from bytes
   bool from_file = false;
+  bool in_memory = false; ///< open_bytes: model_bytes_ is kept, there is no file to read again
   /// The ONNX model's bytes and its imported graph (default shapes) are held only while a
   /// compile may need them: a session whose model index and schedule come from the cache never
   /// imports the model, and one that loaded its schedule drops both (model_bytes() reads the
@@ -177,6 +185,8 @@ struct Session::Impl {
   std::vector<const void *> in_ptrs;
   std::vector<void *> out_ptrs;
 
+  /// Session::open (bytes null) and open_bytes (the model's bytes, moved from).
+  Status open(const std::string &path, std::string *bytes, const SessionOptions &options);
   Entry &schedule_for(const std::vector<TensorInfo> &shapes);
   const std::string &model_bytes();
   void drop_model();
@@ -304,19 +314,19 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
     progress("capture", 1, 1);
   }
   e->key = key;
-  nlohmann::json m = {
-      {"format", "kiln-schedule"},
-      {"release", compiler_release()},
-      {"compiler", compiler_identity()},
-      {"target", target},
-      {"pipeline", passes.str()},
-      {"precision", std::string(dtype_name(precision))},
-      {"key", digest_hex(key)},
-      {"model",
-       {{"path", fs::absolute(path).lexically_normal().string()}, {"xxh3_128", model_hash}}},
-      {"inputs", infos_to_json(e->inputs)},
-      {"outputs", infos_to_json(e->outputs)},
-      {"schedule", schedule_to_json(e->exec->desc())}};
+  nlohmann::json m = {{"format", "kiln-schedule"},
+                      {"release", compiler_release()},
+                      {"compiler", compiler_identity()},
+                      {"target", target},
+                      {"pipeline", passes.str()},
+                      {"precision", std::string(dtype_name(precision))},
+                      {"key", digest_hex(key)},
+                      {"model",
+                       {{"path", in_memory ? path : fs::absolute(path).lexically_normal().string()},
+                        {"xxh3_128", model_hash}}},
+                      {"inputs", infos_to_json(e->inputs)},
+                      {"outputs", infos_to_json(e->outputs)},
+                      {"schedule", schedule_to_json(e->exec->desc())}};
   e->manifest = m.dump();
   stats.compile_ms = ms_since(t0);
   progress("done", 1, 1);
@@ -340,7 +350,8 @@ const std::string &Session::Impl::model_bytes() {
 
 void Session::Impl::drop_model() {
   graph.reset();
-  std::string().swap(model_bytes_);
+  if (!in_memory) // there is no file to read the bytes again from
+    std::string().swap(model_bytes_);
 }
 
 /// The cache folder's record of a model's inputs and outputs (for the shapes it was opened
@@ -479,10 +490,29 @@ Session::~Session() = default;
 
 Result<Session> Session::open(const std::string &path, const SessionOptions &options) {
   auto impl = std::make_unique<Impl>();
-  impl->diagnostics = diagnostic_sink(options);
-  ScopedDiagnostics diagnostics(&impl->diagnostics);
-  Status st = guarded([&]() -> Status {
-    Impl &s = *impl;
+  if (Status st = impl->open(path, nullptr, options); !st)
+    return st;
+  return Session(std::move(impl));
+}
+
+Result<Session> Session::open_bytes(const void *data, size_t size, const SessionOptions &options) {
+  if (!data && size > 0)
+    return Status::failure("open_bytes: data is null but size is " + std::to_string(size));
+  if (size >= 8 && std::memcmp(data, "\x89KILN\r\n\x1a", 8) == 0)
+    return Status::failure("open_bytes: a .kiln file in memory is not supported; open it by path");
+  std::string bytes(static_cast<const char *>(data), size);
+  auto impl = std::make_unique<Impl>();
+  if (Status st = impl->open(kMemoryModel, &bytes, options); !st)
+    return st;
+  return Session(std::move(impl));
+}
+
+Status Session::Impl::open(const std::string &path, std::string *bytes,
+                           const SessionOptions &options) {
+  diagnostics = diagnostic_sink(options);
+  ScopedDiagnostics scope(&diagnostics);
+  return guarded([&]() -> Status {
+    Impl &s = *this;
     s.opt = options;
     s.path = path;
     if (options.target != "cpu" && options.target != "opencl")
@@ -508,9 +538,10 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
     if (s.precision == DType::f16 && !s.ocl && !s.backend->lowering_target().native_f16)
       return Status::failure("precision f16 needs a CPU with AVX512-FP16 (f16 arithmetic), "
                              "which this CPU lacks; use --precision f32 or bf16");
-    if (!fs::exists(path))
+    s.in_memory = bytes != nullptr;
+    if (!s.in_memory && !fs::exists(path))
       return Status::failure(path + ": cannot open file");
-    if (is_kiln_file(path)) {
+    if (!s.in_memory && is_kiln_file(path)) {
       s.from_file = true;
       std::unique_ptr<Entry> e;
       try {
@@ -527,8 +558,12 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
       s.note(ref);
     } else {
       auto t0 = Clock::now();
-      if (!read_whole_file(path, s.model_bytes_))
+      if (s.in_memory)
+        s.model_bytes_ = std::move(*bytes);
+      else if (!read_whole_file(path, s.model_bytes_))
         return Status::failure(path + ": cannot read the model");
+      if (s.model_bytes_.empty())
+        return Status::failure(path + ": the model is empty");
       s.model_hash = digest_hex(hash128(s.model_bytes_.data(), s.model_bytes_.size()));
       s.cache_dir = options.use_cache
                         ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir)
@@ -566,7 +601,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
         s.stats.imported = true;
         if (!index.empty())
           write_model_index(index, path, s.model_hash, s.inputs, s.outputs);
-      } else {
+      } else if (!s.in_memory) {
         std::string().swap(s.model_bytes_); // read again only if a compile needs it
       }
       s.stats.import_ms = ms_since(t0);
@@ -574,9 +609,6 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
     s.pool = shared_thread_pool(s.stats.threads);
     return Status();
   });
-  if (!st)
-    return st;
-  return Session(std::move(impl));
 }
 
 const std::vector<TensorInfo> &Session::inputs() const { return impl_->inputs; }

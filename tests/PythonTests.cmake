@@ -1,12 +1,12 @@
 # Tests driven from Python: op tests and whole models against ONNX Runtime, CLI error tests.
 # They use the venv made by scripts/setup.sh.
-set(KILN_PYTHON ${CMAKE_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with numpy, onnx, onnxruntime, pytest")
-set(KILN_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
+set(KILN_PYTHON ${PROJECT_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with numpy, onnx, onnxruntime, pytest")
+set(KILN_SHARED_DIR ${PROJECT_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
 set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR} ${KILN_VERIFY_ENV})
 
 foreach(suite ops cli inspect detect)
   add_test(NAME py_${suite}
-           COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_SOURCE_DIR}/tests/${suite})
+           COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider ${PROJECT_SOURCE_DIR}/tests/${suite})
   set_tests_properties(py_${suite} PROPERTIES ENVIRONMENT "${KILN_TEST_ENV}" TIMEOUT 900)
 endforeach()
 
@@ -17,9 +17,9 @@ foreach(m ${KILN_MODELS})
   string(REPLACE "/" "_" tname ${m})
   foreach(target reference cpu opencl)
     add_test(NAME model_${target}_${tname}
-             COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+             COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/check_model.py
                      ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
-                     --work ${CMAKE_BINARY_DIR}/models --target ${target})
+                     --work ${PROJECT_BINARY_DIR}/models --target ${target})
     set_tests_properties(model_${target}_${tname} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
                          ENVIRONMENT "${KILN_VERIFY_ENV}")
   endforeach()
@@ -29,9 +29,9 @@ foreach(m ${KILN_MODELS})
                     O3,-memplan)
       string(REPLACE ",-" "_no_" pname ${passes})
       add_test(NAME model_cpu_${tname}_passes_${pname}
-               COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+               COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/check_model.py
                        ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
-                       --work ${CMAKE_BINARY_DIR}/models --target cpu --passes ${passes})
+                       --work ${PROJECT_BINARY_DIR}/models --target cpu --passes ${passes})
       set_tests_properties(model_cpu_${tname}_passes_${pname} PROPERTIES SKIP_RETURN_CODE 77
                            TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
     endforeach()
@@ -48,9 +48,9 @@ foreach(spec yolov8n_fp32_recon:cpu:f16 yolov8n_fp32_recon:cpu:bf16 yolov8n_fp32
   list(GET parts 1 target)
   list(GET parts 2 precision)
   add_test(NAME model_${target}_${m}_${precision}
-           COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+           COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/check_model.py
                    ${KILN_SHARED_DIR}/models/${m}.onnx.xz --kiln $<TARGET_FILE:kiln>
-                   --work ${CMAKE_BINARY_DIR}/models --target ${target} --precision ${precision})
+                   --work ${PROJECT_BINARY_DIR}/models --target ${target} --precision ${precision})
   set_tests_properties(model_${target}_${m}_${precision} PROPERTIES SKIP_RETURN_CODE 77
                        TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
 endforeach()
@@ -62,8 +62,8 @@ endforeach()
 # models get their 0-255 input range and each other as the second noise floor (the QDQ twin
 # is the float form of the QOperator graph: check_model.py's docstring).
 add_test(NAME model_qop_make
-         COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/make_qop_models.py
-                 --kiln $<TARGET_FILE:kiln> --shared ${KILN_SHARED_DIR} --work ${CMAKE_BINARY_DIR}/models)
+         COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/make_qop_models.py
+                 --kiln $<TARGET_FILE:kiln> --shared ${KILN_SHARED_DIR} --work ${PROJECT_BINARY_DIR}/models)
 set_tests_properties(model_qop_make PROPERTIES FIXTURES_SETUP qop_models SKIP_RETURN_CODE 77
                      TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
 set(KILN_QOP_MODELS yolov8n_qop yolov8n_qop_perchannel yolov8n_qdq_perchannel yolov8n-seg_320_qop
@@ -71,9 +71,9 @@ set(KILN_QOP_MODELS yolov8n_qop yolov8n_qop_perchannel yolov8n_qdq_perchannel yo
 foreach(m ${KILN_QOP_MODELS})
   set(extra "")
   if(m STREQUAL "yolox_nano_qop")
-    set(extra --input-scale 255 --floor-model ${CMAKE_BINARY_DIR}/models/qop/yolox_nano_qdq.onnx)
+    set(extra --input-scale 255 --floor-model ${PROJECT_BINARY_DIR}/models/qop/yolox_nano_qdq.onnx)
   elseif(m STREQUAL "yolox_nano_qdq")
-    set(extra --input-scale 255 --floor-model ${CMAKE_BINARY_DIR}/models/qop/yolox_nano_qop.onnx)
+    set(extra --input-scale 255 --floor-model ${PROJECT_BINARY_DIR}/models/qop/yolox_nano_qop.onnx)
   endif()
   set(targets reference)
   if(m STREQUAL "yolov8n_qop") # uint8 MaxPool, Resize, Split, Slice between the QLinear ops
@@ -81,9 +81,9 @@ foreach(m ${KILN_QOP_MODELS})
   endif()
   foreach(target ${targets})
     add_test(NAME model_${target}_qop_${m}
-             COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
-                     ${CMAKE_BINARY_DIR}/models/qop/${m}.onnx --kiln $<TARGET_FILE:kiln>
-                     --work ${CMAKE_BINARY_DIR}/models --target ${target} ${extra})
+             COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/check_model.py
+                     ${PROJECT_BINARY_DIR}/models/qop/${m}.onnx --kiln $<TARGET_FILE:kiln>
+                     --work ${PROJECT_BINARY_DIR}/models --target ${target} ${extra})
     set_tests_properties(model_${target}_qop_${m} PROPERTIES FIXTURES_REQUIRED qop_models
                          SKIP_RETURN_CODE 77 TIMEOUT 900 ENVIRONMENT "${KILN_VERIFY_ENV}")
   endforeach()
@@ -99,9 +99,9 @@ foreach(m yolov8s yolov8m yolo11s yolo11m)
     set(only_if --only-if-env KILN_SCALE_MODELS)
   endif()
   add_test(NAME model_cpu_${m}
-           COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/check_model.py
+           COMMAND ${KILN_PYTHON} ${PROJECT_SOURCE_DIR}/tests/models/check_model.py
                    ${KILN_SHARED_DIR}/models/scale/${m}.skel.onnx --kiln $<TARGET_FILE:kiln>
-                   --work ${CMAKE_BINARY_DIR}/models --target cpu ${only_if})
+                   --work ${PROJECT_BINARY_DIR}/models --target cpu ${only_if})
   set_tests_properties(model_cpu_${m} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS scale
                        ENVIRONMENT "${KILN_VERIFY_ENV}")
 endforeach()
@@ -110,14 +110,14 @@ endforeach()
 find_program(CLANG_FORMAT clang-format)
 if(CLANG_FORMAT)
   file(GLOB_RECURSE KILN_FORMATTED_SOURCES CONFIGURE_DEPENDS
-       ${CMAKE_SOURCE_DIR}/ir/*.cpp ${CMAKE_SOURCE_DIR}/ir/*.h ${CMAKE_SOURCE_DIR}/frontend/*.cpp
-       ${CMAKE_SOURCE_DIR}/frontend/*.h ${CMAKE_SOURCE_DIR}/tools/*.cpp ${CMAKE_SOURCE_DIR}/tools/*.h
-       ${CMAKE_SOURCE_DIR}/passes/*.cpp ${CMAKE_SOURCE_DIR}/passes/*.h
-       ${CMAKE_SOURCE_DIR}/codegen/*.h ${CMAKE_SOURCE_DIR}/codegen/llvm/*.cpp
-       ${CMAKE_SOURCE_DIR}/codegen/llvm/*.h ${CMAKE_SOURCE_DIR}/codegen/opencl/*.cpp
-       ${CMAKE_SOURCE_DIR}/codegen/opencl/*.h ${CMAKE_SOURCE_DIR}/runtime/*.cpp
-       ${CMAKE_SOURCE_DIR}/runtime/*.h ${CMAKE_SOURCE_DIR}/runtime/include/kiln/*.h
-       ${CMAKE_SOURCE_DIR}/examples/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.cpp ${CMAKE_SOURCE_DIR}/tests/*.h
-       ${CMAKE_SOURCE_DIR}/bench/*.cpp ${CMAKE_SOURCE_DIR}/bench/*.h)
+       ${PROJECT_SOURCE_DIR}/ir/*.cpp ${PROJECT_SOURCE_DIR}/ir/*.h ${PROJECT_SOURCE_DIR}/frontend/*.cpp
+       ${PROJECT_SOURCE_DIR}/frontend/*.h ${PROJECT_SOURCE_DIR}/tools/*.cpp ${PROJECT_SOURCE_DIR}/tools/*.h
+       ${PROJECT_SOURCE_DIR}/passes/*.cpp ${PROJECT_SOURCE_DIR}/passes/*.h
+       ${PROJECT_SOURCE_DIR}/codegen/*.h ${PROJECT_SOURCE_DIR}/codegen/llvm/*.cpp
+       ${PROJECT_SOURCE_DIR}/codegen/llvm/*.h ${PROJECT_SOURCE_DIR}/codegen/opencl/*.cpp
+       ${PROJECT_SOURCE_DIR}/codegen/opencl/*.h ${PROJECT_SOURCE_DIR}/runtime/*.cpp
+       ${PROJECT_SOURCE_DIR}/runtime/*.h ${PROJECT_SOURCE_DIR}/runtime/include/kiln/*.h
+       ${PROJECT_SOURCE_DIR}/examples/*.cpp ${PROJECT_SOURCE_DIR}/tests/*.cpp ${PROJECT_SOURCE_DIR}/tests/*.h
+       ${PROJECT_SOURCE_DIR}/bench/*.cpp ${PROJECT_SOURCE_DIR}/bench/*.h)
   add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run --Werror ${KILN_FORMATTED_SOURCES})
 endif()

@@ -57,18 +57,24 @@
 #include <utility>
 #include <vector>
 
+/// What libkiln exports: it is built with hidden visibility, so only declarations marked
+/// KILN_API are part of its ABI.
+#ifndef KILN_API
+#define KILN_API __attribute__((visibility("default")))
+#endif
+
 namespace kiln {
 
 /// Element types of model inputs and outputs (the ONNX ones Kiln supports).
 enum class ElementType : uint8_t { f32, f16, bf16, f64, i64, i32, i16, i8, u8, boolean };
 
 /// "f32", "f16", ... "bool".
-const char *element_type_name(ElementType t);
-size_t element_size(ElementType t);
+KILN_API const char *element_type_name(ElementType t);
+KILN_API size_t element_size(ElementType t);
 
 /// A dense row-major tensor in host memory. Copies share the data (like a shared_ptr). It either
 /// owns 64-byte aligned, zero-initialised memory or views memory the caller keeps alive.
-class HostTensor {
+class KILN_API HostTensor {
 public:
   HostTensor() = default;
   /// Owning: allocates and zero-fills numel * element_size bytes.
@@ -249,10 +255,15 @@ struct SessionStats {
   std::string target;        ///< the host target code was compiled for
 };
 
-class Session {
+class KILN_API Session {
 public:
   /// Opens MODEL.onnx (compiled lazily, on the first run) or a .kiln file (loaded now).
   static Result<Session> open(const std::string &path, const SessionOptions &options = {});
+  /// Opens an ONNX model held in memory (`size` bytes at `data`, copied). The model must not
+  /// use external data files (they are found next to a model file). A .kiln file in memory is
+  /// an error: open it by path.
+  static Result<Session> open_bytes(const void *data, size_t size,
+                                    const SessionOptions &options = {});
 
   Session(Session &&) noexcept;
   Session &operator=(Session &&) noexcept;
@@ -298,7 +309,7 @@ class InferRequest;
 /// shapes: its code, weights and schedule, immutable. Safe to use from many threads at once;
 /// each thread runs it through its own InferRequest. Target "cpu" only: for "opencl" open()
 /// fails (use a Session).
-class CompiledModel {
+class KILN_API CompiledModel {
 public:
   /// Compiles MODEL.onnx for options.input_shapes now (or loads it from the cache folder), or
   /// loads a .kiln file. options.threads sizes the thread pool its requests run on.
@@ -327,7 +338,7 @@ private:
 
 /// One thread's way to run a CompiledModel. Not safe for concurrent use (a run() that finds
 /// it busy in another thread fails); requests of one model are independent of each other.
-class InferRequest {
+class KILN_API InferRequest {
 public:
   InferRequest(InferRequest &&) noexcept;
   InferRequest &operator=(InferRequest &&) noexcept;
@@ -355,6 +366,6 @@ private:
 };
 
 /// "kiln 0.1.0 (LLVM 15.0.6)": part of every cache key.
-std::string version();
+KILN_API std::string version();
 
 } // namespace kiln
