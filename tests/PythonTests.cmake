@@ -12,7 +12,8 @@ endforeach()
 # The Python module (python/, built when the venv has nanobind): every shared model through
 # kiln.Session against ORT, threads, errors, zero copy (py_module); then `pip install` of the
 # repository into a fresh venv, the models run there (py_install; after py_module, whose
-# compiles it loads from the shared cache folder).
+# compiles it loads from the shared cache folder). Its pip build uses this build's compilers
+# (ccache tells c++ from g++), so it finds this build's objects in ccache.
 if(TARGET _kiln)
   set(KILN_PY_ENV KILN_SHARED=${KILN_SHARED_DIR} KILN_WORK=${CMAKE_BINARY_DIR}/models
       KILN_PY_CACHE=${CMAKE_BINARY_DIR}/python/cache ${KILN_VERIFY_ENV})
@@ -23,7 +24,7 @@ if(TARGET _kiln)
   add_test(NAME py_install COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider
                                    ${CMAKE_SOURCE_DIR}/tests/python/test_install.py)
   set_tests_properties(py_install PROPERTIES DEPENDS py_module TIMEOUT 1200 ENVIRONMENT
-                       "KILN_PY_INSTALL=${CMAKE_BINARY_DIR}/python/install;${KILN_PY_ENV}")
+                       "KILN_PY_INSTALL=${CMAKE_BINARY_DIR}/python/install;KILN_PY_BUILD=${CMAKE_BINARY_DIR}-pip;CC=${CMAKE_C_COMPILER};CXX=${CMAKE_CXX_COMPILER};${KILN_PY_ENV}")
 endif()
 
 # One test per model, so a failure names the model. Exit code 77 = skipped (no shared folder).

@@ -3,8 +3,10 @@ installs the module, and kiln.Session(...).run(...) there matches ONNX Runtime o
 model. ctest's py_install runs it after py_module, whose compiles it finds in the cache folder.
 
 Cheap enough for CI: the venv is made afresh each time under build/python/install, but pip's
-build folder (scikit-build-core's build-dir) is kept there and compiles go through ccache, so a
-rebuild is incremental; pip takes scikit-build-core, nanobind and numpy from its cache after the
+build folder (scikit-build-core's build-dir, KILN_PY_BUILD: build-pip next to build/) is kept
+and compiles go through ccache, so a rebuild is incremental. build-pip sits as deep under the
+repository as build/ does, so its compile commands are the same (ccache's base_dir makes paths
+relative) and the first build takes the libraries from ccache too; pip takes scikit-build-core, nanobind and numpy from its cache after the
 first time. ONNX Runtime's outputs come from this (the project's) venv; the fresh one only needs
 numpy, which `pip install` brings as the module's dependency."""
 
@@ -24,6 +26,7 @@ import shared_models
 REPO = Path(__file__).resolve().parents[2]
 WORK = Path(os.environ.get("KILN_PY_INSTALL", REPO / "build" / "python" / "install"))
 CACHE = Path(os.environ.get("KILN_PY_CACHE", REPO / "build" / "python" / "cache"))
+BUILD = Path(os.environ.get("KILN_PY_BUILD", REPO / "build-pip"))
 
 
 def run(cmd, **kw):
@@ -43,7 +46,7 @@ def test_pip_install_in_fresh_venv_matches_onnxruntime():
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", "2")
     cmd = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", REPO,
-           f"--config-settings=build-dir={WORK / 'build'}"]
+           f"--config-settings=build-dir={BUILD}"]
     if shutil.which("ccache"):
         cmd.append("--config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache")
     run(cmd, env=env, cwd=WORK)

@@ -126,30 +126,30 @@ def test_threads_share_one_compiled_model(compiled):
     assert compiled.inputs[0].shape == (1, 3, 64, 64)
 
 
-def test_stats_and_profile(tmp_path):
+def test_stats_profile_save_and_load(tmp_path, session):
     s = kiln.Session(YOLOX, threads=2, input_shapes=SMALL, use_cache=False, profile=True)
-    s.run({"images": image(5)})
+    x = image(5)
+    ref = s.run({"images": x})["output"]
     st = s.stats
     assert st["cache"] == "off" and st["compile_ms"] > 0 and st["load_ms"] == 0
     assert st["threads"] == 2 and st["schedules"] == 1 and st["passes"]
     prof = s.profile()
     assert len(prof) == st["kernels"] > 0
     assert all(p["kernel"] and p["ms"] >= 0 for p in prof)
-
-
-def test_compile_save_and_load(tmp_path, session):
-    out = tmp_path / "yolox_64.kiln"
-    st = kiln.compile(YOLOX, out, input_shapes=SMALL, use_cache=False, threads=2)
-    assert out.is_file() and st["cache"] == "off"
-    loaded = kiln.Session(out, threads=2)
-    x = image(6)
-    got = loaded.run({"images": x})["output"]
+    s.save(tmp_path / "yolox_64.kiln")
+    loaded = kiln.Session(tmp_path / "yolox_64.kiln", threads=2)
+    assert np.array_equal(loaded.run({"images": x})["output"], ref)
     assert loaded.stats["cache"] == "file"
-    assert np.array_equal(got, session.run({"images": x})["output"])
+    assert np.array_equal(session.run({"images": x})["output"], ref)
+
+
+def test_compile_function(tmp_path):
+    out = tmp_path / "m.kiln"
+    st = kiln.compile(YOLOX, out, input_shapes=SMALL, cache_dir=CACHE, threads=2)
+    assert out.is_file() and st["cache"] in ("hit", "miss")
     s = kiln.Session(YOLOX, threads=2, input_shapes=SMALL, cache_dir=CACHE)
     s.compile()
-    s.save(tmp_path / "again.kiln")
-    assert (tmp_path / "again.kiln").is_file()
+    assert s.stats["kernels"] > 0
 
 
 def one_line_error(fn, match: str) -> str:
