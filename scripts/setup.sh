@@ -11,7 +11,7 @@ debs=(build-essential cmake ninja-build pkg-config xz-utils
       llvm-15-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang-format python3-venv)
+      clang-format python3-venv python3-dev)
 
 missing=()
 for p in "${debs[@]}"; do
@@ -34,6 +34,11 @@ fi
 if ! "$venv/bin/python" -c "import numpy, onnx, onnxruntime, pytest" 2>/dev/null; then
   echo "setup: installing numpy, onnx, onnxruntime, pytest into .venv"
   "$venv/bin/pip" install -q --disable-pip-version-check numpy onnx onnxruntime pytest
+fi
+# nanobind: the build makes the Python module (python/) with it when the venv has it.
+if ! "$venv/bin/python" -c "import nanobind" 2>/dev/null; then
+  echo "setup: installing nanobind into .venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "nanobind>=2.4"
 fi
 # OpenVINO: bench/bench.py's second CPU peer (benchmarks only; no test needs it).
 if ! "$venv/bin/python" -c "import openvino" 2>/dev/null; then

@@ -1,6 +1,5 @@
 # Tests driven from Python: op tests and whole models against ONNX Runtime, CLI error tests.
-# They use the venv made by scripts/setup.sh.
-set(KILN_PYTHON ${PROJECT_SOURCE_DIR}/.venv/bin/python CACHE FILEPATH "Python with numpy, onnx, onnxruntime, pytest")
+# They use the venv made by scripts/setup.sh (KILN_PYTHON, set in python/CMakeLists.txt).
 set(KILN_SHARED_DIR ${PROJECT_SOURCE_DIR}/../shared CACHE PATH "The team's shared folder (models, images)")
 set(KILN_TEST_ENV KILN=$<TARGET_FILE:kiln> KILN_SHARED=${KILN_SHARED_DIR} ${KILN_VERIFY_ENV})
 
@@ -9,6 +8,24 @@ foreach(suite ops cli inspect detect)
            COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider ${PROJECT_SOURCE_DIR}/tests/${suite})
   set_tests_properties(py_${suite} PROPERTIES ENVIRONMENT "${KILN_TEST_ENV}" TIMEOUT 900)
 endforeach()
+
+# The Python module (python/, built when the venv has nanobind): every shared model through
+# kiln.Session against ORT, threads, errors, zero copy (py_module); then `pip install` of the
+# repository into a fresh venv, the models run there (py_install; after py_module, whose
+# compiles it loads from the shared cache folder). Its pip build uses this build's compilers
+# (ccache tells c++ from g++), so it finds this build's objects in ccache.
+if(TARGET _kiln)
+  set(KILN_PY_ENV KILN_SHARED=${KILN_SHARED_DIR} KILN_WORK=${PROJECT_BINARY_DIR}/models
+      KILN_PY_CACHE=${PROJECT_BINARY_DIR}/python/cache ${KILN_VERIFY_ENV})
+  add_test(NAME py_module COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider
+                                  ${PROJECT_SOURCE_DIR}/tests/python/test_module.py)
+  set_tests_properties(py_module PROPERTIES TIMEOUT 900 ENVIRONMENT
+                       "PYTHONPATH=${PROJECT_BINARY_DIR}/python;${KILN_PY_ENV}")
+  add_test(NAME py_install COMMAND ${KILN_PYTHON} -m pytest -q -p no:cacheprovider
+                                   ${PROJECT_SOURCE_DIR}/tests/python/test_install.py)
+  set_tests_properties(py_install PROPERTIES DEPENDS py_module TIMEOUT 1200 ENVIRONMENT
+                       "KILN_PY_INSTALL=${PROJECT_BINARY_DIR}/python/install;KILN_PY_BUILD=${PROJECT_BINARY_DIR}-pip;CC=${CMAKE_C_COMPILER};CXX=${CMAKE_CXX_COMPILER};${KILN_PY_ENV}")
+endif()
 
 # One test per model, so a failure names the model. Exit code 77 = skipped (no shared folder).
 set(KILN_MODELS yolov8n_fp32_recon yolov8n-seg_320_fp32_recon yolov5n_fp32_cast yolov5n_fp16
@@ -118,6 +135,8 @@ if(CLANG_FORMAT)
        ${PROJECT_SOURCE_DIR}/codegen/opencl/*.h ${PROJECT_SOURCE_DIR}/runtime/*.cpp
        ${PROJECT_SOURCE_DIR}/runtime/*.h ${PROJECT_SOURCE_DIR}/runtime/include/kiln/*.h
        ${PROJECT_SOURCE_DIR}/examples/*.cpp ${PROJECT_SOURCE_DIR}/tests/*.cpp ${PROJECT_SOURCE_DIR}/tests/*.h
-       ${PROJECT_SOURCE_DIR}/bench/*.cpp ${PROJECT_SOURCE_DIR}/bench/*.h)
+       ${PROJECT_SOURCE_DIR}/bench/*.cpp ${PROJECT_SOURCE_DIR}/bench/*.h
+       ${PROJECT_SOURCE_DIR}/python/*.cpp ${PROJECT_SOURCE_DIR}/examples/*.c ${PROJECT_SOURCE_DIR}/tests/c/*.c
+       ${PROJECT_SOURCE_DIR}/tests/consumer/*.cpp)
   add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run --Werror ${KILN_FORMATTED_SOURCES})
 endif()
