@@ -257,6 +257,14 @@ template <class Runner> nb::dict run_with(Runner &runner, nb::handle inputs) {
   return outputs_dict(out);
 }
 
+/// The model's metadata_props as a dict (a repeated key keeps its last value).
+nb::dict metadata_dict(const kiln::Metadata &m) {
+  nb::dict d;
+  for (const auto &[k, v] : m)
+    d[nb::str(k.c_str())] = nb::str(v.c_str());
+  return d;
+}
+
 } // namespace
 
 NB_MODULE(_kiln, m) {
@@ -310,6 +318,7 @@ NB_MODULE(_kiln, m) {
           nb::arg("path"), nb::arg("options"))
       .def_prop_ro("inputs", [](PySession &s) { return infos_list(s.session.inputs()); })
       .def_prop_ro("outputs", [](PySession &s) { return infos_list(s.session.outputs()); })
+      .def_prop_ro("metadata", [](PySession &s) { return metadata_dict(s.session.metadata()); })
       .def(
           "run", [](PySession &s, nb::handle inputs) { return run_with(s.session, inputs); },
           nb::arg("inputs"))
@@ -358,6 +367,8 @@ NB_MODULE(_kiln, m) {
           nb::arg("path"), nb::arg("options"))
       .def_prop_ro("inputs", [](PyCompiledModel &c) { return infos_list(c.model->inputs()); })
       .def_prop_ro("outputs", [](PyCompiledModel &c) { return infos_list(c.model->outputs()); })
+      .def_prop_ro("metadata",
+                   [](PyCompiledModel &c) { return metadata_dict(c.model->metadata()); })
       .def("create_request",
            [](PyCompiledModel &c) { return PyRequest{take(c.model->create_request())}; })
       .def(

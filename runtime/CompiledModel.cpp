@@ -52,6 +52,7 @@ CompiledModel::CompiledModel(std::shared_ptr<const Impl> impl) : impl_(std::move
 
 const std::vector<TensorInfo> &CompiledModel::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo> &CompiledModel::outputs() const { return impl_->outputs; }
+const Metadata &CompiledModel::metadata() const { return impl_->metadata; }
 
 Result<InferRequest> CompiledModel::create_request() const {
   std::unique_ptr<InferRequest::Impl> r;

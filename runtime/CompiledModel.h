@@ -16,6 +16,7 @@ namespace kiln {
 // Hidden: the nested class would otherwise share CompiledModel's exported visibility.
 struct __attribute__((visibility("hidden"))) CompiledModel::Impl {
   std::vector<TensorInfo> inputs, outputs;
+  Metadata metadata;
   std::shared_ptr<const CompiledSchedule> schedule;
   Digest key{};
   std::string manifest;             ///< as stored in the .kiln file

@@ -102,7 +102,7 @@ DiagnosticSink diagnostic_sink(const SessionOptions &o) {
 /// `kiln cache prune` (runtime/CacheFolder.h) when nothing can reach the index any more.
 void write_model_index(const std::string &file, const std::string &model,
                        const std::string &model_hash, const std::vector<TensorInfo> &inputs,
-                       const std::vector<TensorInfo> &outputs) {
+                       const std::vector<TensorInfo> &outputs, const Metadata &metadata) {
   std::error_code ec;
   fs::create_directories(fs::path(file).parent_path(), ec);
   try {
@@ -113,7 +113,8 @@ void write_model_index(const std::string &file, const std::string &model,
                                          {"model_xxh3_128", model_hash},
                                          {"compiler", compiler_identity()},
                                          {"inputs", infos_to_json(inputs)},
-                                         {"outputs", infos_to_json(outputs)}}
+                                         {"outputs", infos_to_json(outputs)},
+                                         {"metadata", metadata}}
                               .dump());
   } catch (const Error &) {
   }
@@ -145,6 +146,7 @@ struct Entry {
   std::unique_ptr<RunState> state;  ///< target cpu: arena and launch table, made on first run
   std::unique_ptr<OpenclRunner> cl; ///< --target opencl: replays exec's schedule on the device
   Digest key{};
+  Metadata metadata;    ///< the model's, kept in the manifest
   std::string manifest; ///< as stored in the .kiln file
   /// SessionOptions::profile: summed wall time per replay launch, and the runs summed.
   LaunchTimes times;
@@ -166,6 +168,7 @@ struct __attribute__((visibility("hidden"))) Session::Impl {
   std::string model_hash; ///< XXH3-128 of the model file, hex
   std::unique_ptr<Graph> graph;
   std::vector<TensorInfo> inputs, outputs;
+  Metadata metadata;
   std::string cache_dir; ///< "" when the cache is off
   /// The tuning database's tiles for this machine (SessionOptions::tuning_db), and their text
   /// (each "key: tiles" line), which the cache key hashes: "" without tuning.
@@ -235,6 +238,7 @@ std::unique_ptr<Entry> Session::Impl::load_entry(const std::string &file, const 
       throw CacheFileError("foreign", "built for target " + target + ", this host is " +
                                           backend->target_key());
     e->inputs = infos_from_json(m.at("inputs"));
+    e->metadata = m.value("metadata", Metadata{});
     e->outputs = infos_from_json(m.at("outputs"));
     desc = schedule_from_json(m.at("schedule"), f->weights_size());
   } catch (const nlohmann::json::exception &x) {
@@ -302,6 +306,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
   auto e = std::make_unique<Entry>();
   e->inputs = infos_of(g->inputs());
   e->outputs = infos_of(g->outputs());
+  e->metadata = g->metadata();
   if (ocl) {
     OpenclCompiled c = opencl_capture(*ocl_backend, cr);
     e->exec = std::move(c.exec);
@@ -326,6 +331,7 @@ std::unique_ptr<Entry> Session::Impl::compile_entry(const std::vector<TensorInfo
                         {"xxh3_128", model_hash}}},
                       {"inputs", infos_to_json(e->inputs)},
                       {"outputs", infos_to_json(e->outputs)},
+                      {"metadata", e->metadata},
                       {"schedule", schedule_to_json(e->exec->desc())}};
   e->manifest = m.dump();
   stats.compile_ms = ms_since(t0);
@@ -552,6 +558,7 @@ Status Session::Impl::open(const std::string &path, std::string *bytes,
       }
       s.inputs = e->inputs;
       s.outputs = e->outputs;
+      s.metadata = e->metadata;
       s.stats.cache = "file";
       Entry &ref = *e;
       s.schedules[signature(s.inputs)] = std::move(e);
@@ -585,6 +592,7 @@ Status Session::Impl::open(const std::string &path, std::string *bytes,
           nlohmann::json j = nlohmann::json::parse(in);
           s.inputs = infos_from_json(j.at("inputs"));
           s.outputs = infos_from_json(j.at("outputs"));
+          s.metadata = j.at("metadata").get<Metadata>();
         } catch (const std::exception &x) {
           s.inputs.clear(), s.outputs.clear();
           notice("cache file " + index + " is corrupt (" + x.what() + "); importing the model");
@@ -598,9 +606,10 @@ Status Session::Impl::open(const std::string &path, std::string *bytes,
             import_onnx_bytes(s.model_bytes_, fs::path(path).parent_path().string(), path, io);
         s.inputs = infos_of(s.graph->inputs());
         s.outputs = infos_of(s.graph->outputs());
+        s.metadata = s.graph->metadata();
         s.stats.imported = true;
         if (!index.empty())
-          write_model_index(index, path, s.model_hash, s.inputs, s.outputs);
+          write_model_index(index, path, s.model_hash, s.inputs, s.outputs, s.metadata);
       } else if (!s.in_memory) {
         std::string().swap(s.model_bytes_); // read again only if a compile needs it
       }
@@ -613,6 +622,7 @@ Status Session::Impl::open(const std::string &path, std::string *bytes,
 
 const std::vector<TensorInfo> &Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo> &Session::outputs() const { return impl_->outputs; }
+const Metadata &Session::metadata() const { return impl_->metadata; }
 
 Status Session::run_on_device() {
   return exclusive(*impl_, [&] {
@@ -678,6 +688,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::open(const std::stri
     Entry &e = s.schedule_for(s.inputs);
     m->inputs = e.inputs;
     m->outputs = e.outputs;
+    m->metadata = s.metadata;
     m->schedule = e.exec;
     m->key = e.key;
     m->manifest = e.manifest;

@@ -87,7 +87,7 @@ std::vector<Tensor> compare_inputs(const CompareArgs &a, const Graph &g) {
       t.push_back({v->name, static_cast<ElementType>(v->dtype), v->shape});
     return t;
   };
-  ModelInfo m = recognise_model(info(g.inputs()), info(g.outputs()), read_onnx_metadata(a.model));
+  ModelInfo m = recognise_model(info(g.inputs()), info(g.outputs()), g.metadata());
   if (specs.size() != 1)
     throw Error("--image needs a model with one input; " + a.model + " has " +
                 std::to_string(specs.size()));

@@ -11,15 +11,6 @@
 #include <numeric>
 #include <sstream>
 
-// Debian's ONNX headers, as kiln_frontend compiles them (the libraries come with it).
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#include <onnx/onnx_pb.h>
-
 namespace kiln {
 
 const char *head_name(HeadKind h) {
@@ -30,22 +21,6 @@ const char *head_name(HeadKind h) {
   case HeadKind::end2end: return "end2end";
   }
   return "?";
-}
-
-std::vector<std::pair<std::string, std::string>> read_onnx_metadata(const std::string &path) {
-  std::vector<std::pair<std::string, std::string>> md;
-  if (path.size() < 5 || path.substr(path.size() - 5) != ".onnx")
-    return md;
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  onnx::ModelProto m;
-  // Session::open reports unreadable models in detail; here a failure only loses the names.
-  if (!f || !m.ParseFromString(ss.str()))
-    return md;
-  for (const auto &kv : m.metadata_props())
-    md.emplace_back(kv.key(), kv.value());
-  return md;
 }
 
 std::vector<std::string> parse_names(const std::string &dict) {

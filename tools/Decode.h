@@ -2,7 +2,7 @@
 /// YOLO heads for detect and validate: head recognition, letterbox pre-processing, decoding and
 /// class-wise NMS. Validate runs the same decode on Kiln's and on ONNX Runtime's raw outputs.
 ///
-///   ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(path));
+///   ModelInfo m = recognise_model(s.inputs(), s.outputs(), s.metadata());
 ///   Letterbox lb;
 ///   HostTensor x = preprocess(img, m, lb);
 ///   std::vector<Detection> d = decode(m, to_floats(out[m.output_index].tensor), {}, lb);
@@ -40,9 +40,6 @@ struct ModelInfo {
   bool yolox_preprocess = false;
   std::string names_source; ///< "metadata" or "COCO-80"
 };
-
-/// Key/value metadata_props of an ONNX file (empty for a .kiln file).
-std::vector<std::pair<std::string, std::string>> read_onnx_metadata(const std::string &path);
 
 /// Parses Ultralytics' names, a Python dict literal "{0: 'person', 1: 'bicycle', ...}".
 std::vector<std::string> parse_names(const std::string &dict);

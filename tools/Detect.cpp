@@ -187,7 +187,7 @@ int cmd_detect(const DetectArgs &a) {
   double t_open = now_s();
   Session s = open_detect_session(a.model, a.session);
   double open_ms = (now_s() - t_open) * 1e3;
-  ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(a.model), a.head);
+  ModelInfo m = recognise_model(s.inputs(), s.outputs(), s.metadata(), a.head);
   SessionStats st = s.stats();
   if (!a.no_save) {
     std::error_code ec;

@@ -450,8 +450,7 @@ int cmd_quantize(const QuantizeArgs &a) {
       t.push_back({v->name, static_cast<ElementType>(v->dtype), v->shape});
     return t;
   };
-  ModelInfo m =
-      recognise_model(info(g->inputs()), info(g->outputs()), read_onnx_metadata(a.model), a.head);
+  ModelInfo m = recognise_model(info(g->inputs()), info(g->outputs()), g->metadata(), a.head);
 
   std::string tmp_name = (fs::temp_directory_path() / "kiln-quantize-XXXXXX").string();
   if (!::mkdtemp(tmp_name.data()))

@@ -320,7 +320,7 @@ int cmd_validate(const ValidateArgs &a) {
     sessions.push_back(open_detect_session(a.model, f));
   }
   const Session &s = sessions.front();
-  ModelInfo m = recognise_model(s.inputs(), s.outputs(), read_onnx_metadata(a.model), a.head);
+  ModelInfo m = recognise_model(s.inputs(), s.outputs(), s.metadata(), a.head);
   DecodeOptions opt{a.conf, a.iou, a.max_det};
 
   // A private scratch folder for the ONNX Runtime exchange, removed however we leave. mkdtemp

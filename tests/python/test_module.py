@@ -143,6 +143,29 @@ def test_stats_profile_save_and_load(tmp_path, session):
     assert np.array_equal(session.run({"images": x})["output"], ref)
 
 
+def test_metadata_without_reparsing_the_model(tmp_path):
+    import onnx
+    m = onnx.load(YOLOX)
+    want = {"names": "{0: 'person', 1: 'bicycle'}", "stride": "32", "author": "test"}
+    for k, v in want.items():
+        m.metadata_props.add(key=k, value=v)
+    path = tmp_path / "with_meta.onnx"
+    onnx.save(m, path)
+    cache = tmp_path / "cache"
+    first = kiln.Session(path, threads=2, input_shapes=SMALL, cache_dir=cache)
+    assert first.metadata == want
+    first.compile()
+    first.save(tmp_path / "m.kiln")
+    # A cache hit (no import) and a .kiln file keep them; so does a CompiledModel.
+    hit = kiln.Session(path, threads=2, input_shapes=SMALL, cache_dir=cache)
+    hit.compile()
+    assert hit.stats["cache"] == "hit" and not hit.stats["imported"]
+    assert hit.metadata == want
+    assert kiln.Session(tmp_path / "m.kiln").metadata == want
+    assert kiln.CompiledModel(path, threads=2, input_shapes=SMALL, cache_dir=cache).metadata == want
+    assert kiln.Session(YOLOX, threads=2, input_shapes=SMALL, cache_dir=CACHE).metadata == {}
+
+
 def test_compile_function(tmp_path):
     out = tmp_path / "m.kiln"
     st = kiln.compile(YOLOX, out, input_shapes=SMALL, cache_dir=CACHE, threads=2)

@@ -106,6 +106,10 @@ struct NamedTensor {
   HostTensor tensor;
 };
 
+/// The model's metadata: ONNX metadata_props (Ultralytics' class `names`, `stride`, `imgsz`,
+/// ...) as key/value pairs in file order. A .kiln file and the cache folder keep them.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
 /// Name, element type and shape of a model input or output.
 struct TensorInfo {
   std::string name;
@@ -272,6 +276,8 @@ public:
   /// The model's inputs and outputs with the shapes of the default schedule.
   const std::vector<TensorInfo> &inputs() const;
   const std::vector<TensorInfo> &outputs() const;
+  /// The model's metadata (class names and the like), without parsing the ONNX file again.
+  const Metadata &metadata() const;
 
   /// Runs the model; returns new output tensors in model output order.
   Result<std::vector<NamedTensor>> run(const std::vector<NamedTensor> &inputs);
@@ -318,6 +324,7 @@ public:
 
   const std::vector<TensorInfo> &inputs() const;
   const std::vector<TensorInfo> &outputs() const;
+  const Metadata &metadata() const;
 
   /// A new request: its own activation memory (zero-filled) and launch table. Cheap: no
   /// compile, no copy of code or weights. The request keeps this model alive.
