@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +67,17 @@ bool pwrite_all(int fd, const void *data, size_t n, size_t offset) {
 }
 
 } // namespace
+
+bool has_kiln_magic(const void *data, size_t n) {
+  return n >= sizeof kMagic && std::memcmp(data, kMagic, sizeof kMagic) == 0;
+}
+
+bool is_kiln_file(const std::string &path) {
+  char magic[sizeof kMagic] = {};
+  std::ifstream f(path, std::ios::binary);
+  f.read(magic, sizeof magic);
+  return f && has_kiln_magic(magic, sizeof magic);
+}
 
 void write_cache_file(const std::string &path, const Digest &key, std::string_view manifest,
                       std::span<const uint8_t> object, std::span<const uint8_t> weights) {

@@ -43,6 +43,11 @@ public:
 /// ~/.cache/kiln; "" when neither is set.
 std::string default_cache_dir();
 
+/// The bytes start with the .kiln magic (n: how many there are).
+bool has_kiln_magic(const void *data, size_t n);
+/// The file at `path` starts with the .kiln magic (false when it cannot be read).
+bool is_kiln_file(const std::string &path);
+
 /// Writes a cache file atomically (temporary file in the same folder, fsync, rename). Throws
 /// kiln::Error naming the path when it cannot.
 void write_cache_file(const std::string &path, const Digest &key, std::string_view manifest,

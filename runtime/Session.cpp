@@ -130,13 +130,6 @@ std::vector<TensorInfo> infos_of(const std::vector<Value *> &values) {
 /// The path a session opened from bytes names its model by, in messages and manifests.
 constexpr const char *kMemoryModel = "<memory>";
 
-bool is_kiln_file(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[8] = {};
-  f.read(magic, sizeof magic);
-  return f && std::memcmp(magic, "\x89KILN\r\n\x1a", 8) == 0;
-}
-
 } // namespace
 
 /// One compiled schedule with its model-level view, and this session's state for running it.
@@ -504,7 +497,7 @@ Result<Session> Session::open(const std::string &path, const SessionOptions &opt
 Result<Session> Session::open_bytes(const void *data, size_t size, const SessionOptions &options) {
   if (!data && size > 0)
     return Status::failure("open_bytes: data is null but size is " + std::to_string(size));
-  if (size >= 8 && std::memcmp(data, "\x89KILN\r\n\x1a", 8) == 0)
+  if (has_kiln_magic(data, size))
     return Status::failure("open_bytes: a .kiln file in memory is not supported; open it by path");
   std::string bytes(static_cast<const char *>(data), size);
   auto impl = std::make_unique<Impl>();

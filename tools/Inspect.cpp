@@ -9,10 +9,8 @@
 #include "tools/Inputs.h"
 
 #include <CLI/CLI.hpp>
-#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -217,12 +215,6 @@ void write_text(const std::string &path, const std::string &text) {
   write_text_file(path, text);
 }
 
-bool has_kiln_magic(const std::string &path) {
-  char magic[8] = {};
-  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
-  return std::memcmp(magic, "\x89KILN\r\n\x1a", sizeof magic) == 0;
-}
-
 std::string mib(int64_t bytes) { return fmt::format("{:.2f} MiB", bytes / 1048576.0); }
 
 /// "images f32[1x3x640x640]" for each entry of a manifest's inputs/outputs.
@@ -294,7 +286,7 @@ int inspect_kiln_file(const std::string &path, bool json) {
 } // namespace
 
 int cmd_graph(const GraphCommands &c, const GraphArgs &a) {
-  if (c.inspect->parsed() && has_kiln_magic(a.model))
+  if (c.inspect->parsed() && is_kiln_file(a.model))
     return inspect_kiln_file(a.model, a.json);
   std::unique_ptr<Graph> g = import_onnx(a.model, import_options(a.input_shapes));
   if (c.inspect->parsed()) {
